@@ -1,0 +1,1 @@
+"""Register deliveries: writing them (for the generator and tests) and ingesting them."""

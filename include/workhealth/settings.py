@@ -1,0 +1,73 @@
+"""All configurable paths and knobs, read from environment variables in one place.
+
+Nothing else in the project reads the environment. Every setting has a default under
+the repository's ``data/`` folder (ignored by git), so a fresh clone works as is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The repository root (``include/workhealth/settings.py`` -> three levels up).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the settings; ``load()`` reads them from the environment."""
+
+    data_dir: Path
+    inbox: Path
+    warehouse: Path
+    out: Path
+    #: Where delivered files are kept as delivered once accepted (``<archive>/<delivery>/``).
+    archive: Path
+    #: Where refused deliveries are kept byte for byte, with ``REJECTED.txt``.
+    rejected: Path
+    #: Restricted area for deliveries that carried a national identity number.
+    restricted: Path
+    airflow_home: Path
+    dbt_project_dir: Path
+    codelists_dir: Path
+    #: Max share of a delivery's rows that may be quarantined before the whole delivery
+    #: is rejected (deliveries.md section 5: default 0.1 %).
+    quarantine_threshold: float = 0.001
+    duckdb_memory_limit: str = "8GB"
+    duckdb_threads: int = 2
+    extra: dict = field(default_factory=dict)
+
+
+def load() -> Settings:
+    data_dir = _path("WORKHEALTH_DATA_DIR", REPO_ROOT / "data")
+    return Settings(
+        data_dir=data_dir,
+        inbox=_path("WORKHEALTH_INBOX", data_dir / "inbox"),
+        warehouse=_path("WORKHEALTH_WAREHOUSE", data_dir / "warehouse" / "workhealth.duckdb"),
+        out=_path("WORKHEALTH_OUT", data_dir / "out"),
+        archive=_path("WORKHEALTH_ARCHIVE", data_dir / "archive"),
+        rejected=_path("WORKHEALTH_REJECTED", data_dir / "rejected"),
+        restricted=_path("WORKHEALTH_RESTRICTED", data_dir / "restricted"),
+        airflow_home=_path("AIRFLOW_HOME", data_dir / "airflow"),
+        dbt_project_dir=_path("WORKHEALTH_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"),
+        codelists_dir=_path("WORKHEALTH_CODELISTS_DIR", REPO_ROOT / "dbt_project" / "seeds"),
+        quarantine_threshold=_float("WORKHEALTH_QUARANTINE_THRESHOLD", 0.001),
+        duckdb_memory_limit=os.environ.get("WORKHEALTH_DUCKDB_MEMORY_LIMIT", "8GB"),
+        duckdb_threads=_int("WORKHEALTH_DUCKDB_THREADS", 2),
+    )
