@@ -71,3 +71,31 @@ def load() -> Settings:
         duckdb_memory_limit=os.environ.get("WORKHEALTH_DUCKDB_MEMORY_LIMIT", "8GB"),
         duckdb_threads=_int("WORKHEALTH_DUCKDB_THREADS", 2),
     )
+
+
+def airflow_environ(s: Settings | None = None) -> dict[str, str]:
+    """Environment for Airflow processes on the embedded default (SQLite metadata, local folders).
+
+    Values already set in the environment win, so a deployment (docker-compose) can override any.
+    """
+    s = s or load()
+    defaults = {
+        "AIRFLOW_HOME": str(s.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{s.airflow_home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Paths of the platform, passed on explicitly so tasks see the same settings as the CLI.
+        "WORKHEALTH_INBOX": str(s.inbox),
+        "WORKHEALTH_WAREHOUSE": str(s.warehouse),
+        "WORKHEALTH_OUT": str(s.out),
+        "WORKHEALTH_ARCHIVE": str(s.archive),
+        "WORKHEALTH_REJECTED": str(s.rejected),
+        "WORKHEALTH_RESTRICTED": str(s.restricted),
+    }
+    return {k: os.environ.get(k, v) for k, v in defaults.items()}
+
+
+#: The Airflow pool every task that opens the DuckDB warehouse runs in (DuckDB allows one writer).
+WAREHOUSE_POOL = "duckdb_warehouse"

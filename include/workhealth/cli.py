@@ -1,0 +1,99 @@
+"""The ``workhealth`` command line. Each subcommand is a thin wrapper around the package."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from workhealth import settings as _settings
+from workhealth.deliveries.cli import deliveries_command, ingest_command
+from workhealth.generate.cli import generate_command
+
+
+def settings_with(inbox=None, warehouse=None, out=None) -> _settings.Settings:
+    s = _settings.load()
+    changes = {k: Path(v).resolve() for k, v in (("inbox", inbox), ("warehouse", warehouse), ("out", out)) if v}
+    return dataclasses.replace(s, **changes)
+
+
+@click.group()
+def main() -> None:
+    """workhealth: register deliveries -> DuckDB warehouse -> marts -> quality gate -> indicators."""
+
+
+main.add_command(generate_command)
+main.add_command(ingest_command)
+main.add_command(deliveries_command)
+
+_paths = [
+    click.option("--inbox", type=click.Path(file_okay=False), help="Inbox of deliveries [WORKHEALTH_INBOX]."),
+    click.option("--warehouse", type=click.Path(dir_okay=False), help="DuckDB file [WORKHEALTH_WAREHOUSE]."),
+    click.option("--out", type=click.Path(file_okay=False), help="Output folder [WORKHEALTH_OUT]."),
+]
+
+
+def path_options(f):
+    for option in reversed(_paths):
+        f = option(f)
+    return f
+
+
+@main.command()
+@path_options
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+def run(inbox, warehouse, out, as_json) -> None:
+    """Run the whole pipeline once, in-process, the way the DAGs do.
+
+    Exit codes: 0 everything accepted; 3 at least one delivery was rejected (the others were
+    processed); 1 an unexpected error; 2 wrong usage.
+    """
+    from workhealth import pipeline
+
+    s = settings_with(inbox, warehouse, out)
+    report = pipeline.run(s)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=2, default=str))
+    else:
+        for d in report.deliveries:
+            line = f"{d['status']:9} {d['delivery']}  loaded={d['rows_loaded']} quarantined={d['rows_quarantined']}"
+            click.echo(line + (f"  reason: {d['reason']}" if d.get("reason") else ""))
+        click.echo(f"{len(report.deliveries)} deliveries processed, {len(report.rejected)} rejected")
+        click.echo(f"warehouse: {s.warehouse}")
+    sys.exit(report.exit_code)
+
+
+@main.command("airflow-run")
+@path_options
+def airflow_run(inbox, warehouse, out) -> None:
+    """Run every pipeline DAG once through Airflow (``airflow dags test``) on the embedded default.
+
+    Exit code 0 when every DAG run succeeded, 1 otherwise.
+    """
+    from workhealth import airflow_runner
+
+    s = settings_with(inbox, warehouse, out)
+    states = airflow_runner.run_dags(s)
+    for dag_id, state in states.items():
+        click.echo(f"DAG {dag_id}: {state}")
+    click.echo(f"warehouse:  {s.warehouse}")
+    click.echo(f"accepted:   {s.archive}")
+    click.echo(f"rejected:   {s.rejected}")
+    click.echo(f"Airflow:    {s.airflow_home} (workhealth airflow-ui for the UI)")
+    sys.exit(0 if all(v == "success" for v in states.values()) else 1)
+
+
+@main.command("airflow", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def airflow_cmd(ctx) -> None:
+    """Run an ``airflow`` CLI command with the project's Airflow settings (e.g. ``workhealth airflow dags list``)."""
+    from workhealth import airflow_runner
+
+    sys.exit(airflow_runner.airflow(list(ctx.args), _settings.load(), check=False).returncode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""The assets the DAGs produce and consume. One asset per register's raw table."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, AssetAlias
+
+from workhealth.registers import MONTHLY_REGISTERS, REGISTERS
+
+#: Ingestion adds events through this alias, only for the registers a delivery actually changed.
+RAW_REGISTERS_ALIAS = AssetAlias("workhealth_raw_registers")
+
+
+def raw_asset(register: str) -> Asset:
+    """The asset for ``raw.<register>`` in the warehouse (the same name as the register everywhere)."""
+    return Asset(name=f"raw.{register}", uri=f"workhealth://warehouse/raw/{register}", group="raw")
+
+
+RAW_ASSETS = {name: raw_asset(name) for name in REGISTERS}
+#: All five monthly registers: downstream builds wait until each has new data.
+MONTHLY_RAW_ASSETS = [RAW_ASSETS[name] for name in MONTHLY_REGISTERS]
