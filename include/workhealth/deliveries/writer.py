@@ -6,6 +6,7 @@ Data arrive as an iterable of pyarrow tables, so large files stream to disk batc
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterable
@@ -53,8 +54,9 @@ def write_data_file(path: Path, batches: Iterable[pa.Table]) -> int:
         return rows
     if not (name.endswith(".csv") or name.endswith(".csv.gz")):
         raise ValueError(f"unsupported data file type: {name}")
+    # pyarrow's CompressedOutputStream takes no compression level (pyarrow 26): gzip via Python's zlib.
     sink = (
-        pa.CompressedOutputStream(str(path), pa.Codec("gzip", compression_level=GZIP_LEVEL))
+        pa.PythonFile(gzip.open(path, "wb", compresslevel=GZIP_LEVEL), mode="w")
         if name.endswith(".gz")
         else pa.OSFile(str(path), "wb")
     )

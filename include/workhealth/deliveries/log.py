@@ -1,0 +1,46 @@
+"""The delivery log: what ingestion did with every delivery (``workhealth deliveries``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workhealth import warehouse
+from workhealth.deliveries.inbox import scan_inbox
+
+FIELDS = ("delivery", "register", "period", "version", "status", "reason", "rows_manifest", "rows_loaded",
+          "rows_quarantined", "received_at", "processed_at")
+
+
+def list_deliveries(warehouse_path: Path, inbox: Path | None = None) -> list[dict]:
+    """One dict per delivery seen (audit.deliveries), plus ``waiting`` folders of ``inbox``.
+
+    Sorted by register, period, version. A missing warehouse file gives only the waiting ones.
+    Timestamps are ISO strings (UTC).
+    """
+    out: list[dict] = []
+    path = Path(warehouse_path)
+    if path.is_file():
+        conn = warehouse.connect(path, read_only=True)
+        try:
+            exists = conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
+                "AND table_name = 'deliveries'").fetchone()[0]
+            if exists:
+                rows = conn.execute(f"SELECT {', '.join(FIELDS)} FROM audit.deliveries").fetchall()
+                for r in rows:
+                    d = dict(zip(FIELDS, r))
+                    for k in ("received_at", "processed_at"):
+                        if d[k] is not None:
+                            d[k] = d[k].isoformat(timespec="seconds")
+                    out.append(d)
+        finally:
+            conn.close()
+    if inbox is not None:
+        for f in scan_inbox(Path(inbox)):
+            if f.state == "waiting":
+                out.append(dict(delivery=f.name, register=f.register, period=f.period, version=f.version,
+                                status="waiting", reason="no manifest.json yet (still arriving)",
+                                rows_manifest=None, rows_loaded=None, rows_quarantined=None,
+                                received_at=None, processed_at=None))
+    out.sort(key=lambda d: (d["register"] or "~", d["period"] or "", d["version"] or 0, d["delivery"]))
+    return out
