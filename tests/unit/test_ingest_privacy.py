@@ -117,3 +117,37 @@ def test_eleven_digit_values_that_are_not_identity_numbers_are_loaded(s):
 def test_identity_module_agrees():
     assert identity.kind(FNR) == "fodselsnummer" and identity.kind(DNR) == "d-nummer"
     assert not identity.is_identity_number(impossible_date())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet"])
+def test_fnr_in_a_delivery_refused_before_parsing_goes_to_restricted(s, fmt):
+    """A checksum mismatch refuses the delivery before its rows are read; the identity number
+    inside must still send it to the restricted area, never to the ordinary rejected one."""
+    import json
+
+    rs = rows("npr_episodes", 4)
+    rs[2]["secondary_diagnoses"] = f"M545|{FNR}"
+    folder = deliver(s.inbox, "npr_episodes", rs=rs, fmt=fmt)
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["files"][0]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    r = ingest_delivery(folder, s)
+    assert r.status == "rejected" and r.privacy_breach
+    assert "checksum" in r.reason.lower() or "sha256" in r.reason.lower()
+    assert FNR not in r.reason and FNR not in all_audit_text(s)
+    assert (s.restricted / folder.name).is_dir() and not (s.rejected / folder.name).exists()
+
+
+def test_sweep_does_not_flag_hex_ids_or_wrong_control_digits(s):
+    import json
+
+    rs = rows("nav_sickleave", 3)
+    rs[0]["person_id"] = "00000" + FNR
+    rs[1]["diagnosis_code"] = wrong_control(FNR)
+    folder = deliver(s.inbox, "nav_sickleave", rs=rs)
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["files"][0]["rows"] = 7
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    r = ingest_delivery(folder, s)
+    assert r.status == "rejected" and not r.privacy_breach
+    assert (s.rejected / folder.name).is_dir()

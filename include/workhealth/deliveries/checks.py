@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from workhealth import identity
+from workhealth.deliveries.inbox import MANIFEST
 from workhealth.deliveries.manifest import DeliveryError, Manifest
 from workhealth.registers import DATE, INTEGER, MONTH, NUMBER, REGISTERS, STRING, Register
 
@@ -374,3 +376,43 @@ def insert_raw_sql(register: Register) -> str:
         f"SELECT {', '.join(exprs)}, ?, ?, ?, _file, _row, ? "
         f"FROM stg ANTI JOIN (SELECT DISTINCT _file, _row FROM viol) v USING (_file, _row)"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Privacy sweep of a refused delivery whose files were never parsed
+# --------------------------------------------------------------------------------------------
+
+# An 11-digit token between field delimiters (``;``, ``|``, quotes, line ends) or file edges,
+# the same notion of "a value or a part of one" as the parsed check above.
+_ID_TOKEN = re.compile(rb'(?:^|(?<=[;|"\r\n]))[ \t]*([0-9]{11})[ \t]*(?=$|[;|"\r\n])', re.MULTILINE)
+
+
+def sweep_identity_numbers(folder: Path) -> tuple[str, int] | None:
+    """(file, line) of the first identity number in any data file of ``folder``, read as text.
+
+    Used when a delivery is refused before its files are parsed (bad manifest, checksum, row
+    count ...): such a folder must still go to the restricted area if it carries an identity
+    number. Reads every file in the folder (listed or not); unreadable bytes are skipped.
+    """
+    import pyarrow.parquet as pq
+
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != MANIFEST):
+        rel = path.relative_to(folder).as_posix()
+        try:
+            if path.name.endswith(".parquet"):
+                table = pq.read_table(path)
+                for name in table.column_names:
+                    for i, v in enumerate(table.column(name).cast("string").to_pylist()):
+                        for part in (v or "").split("|"):
+                            if identity.is_identity_number(part.strip()):
+                                return rel, i + 1
+                continue
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                for line_no, line in enumerate(f, start=1):
+                    for m in _ID_TOKEN.finditer(line):
+                        if identity.is_identity_number(m.group(1).decode()):
+                            return rel, line_no
+        except Exception:  # noqa: BLE001 - an unreadable file cannot be swept; it stays refused
+            continue
+    return None

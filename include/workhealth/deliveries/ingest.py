@@ -210,6 +210,13 @@ def _process(conn, folder: Path, s: Settings) -> tuple[IngestResult, Path | None
 def _reject(conn, folder, s, now, register, period, version, e: DeliveryError, manifest: Manifest | None,
             previous=None, record: bool = True) -> tuple[IngestResult, Path, str]:
     name = folder.name
+    if not e.privacy:  # refused before (or without) parsing the files: still never keep an identity
+        hit = checks.sweep_identity_numbers(folder)  # number outside the restricted area
+        if hit is not None:
+            e = DeliveryError(
+                "privacy_breach",
+                f"line {hit[1]} holds a valid national identity number (found while refusing the delivery: "
+                f"{e.rule}). Nothing was loaded; the files were moved to the restricted area.", hit[0], privacy=True)
     reason = e.reason(name)
     base = s.restricted if e.privacy else s.rejected
     target = _free_target(base / name, now)
