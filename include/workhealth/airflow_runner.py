@@ -44,7 +44,9 @@ def init(s: Settings) -> None:
 
 def last_run_state(dag_id: str, s: Settings) -> str:
     out = airflow(["dags", "list-runs", dag_id, "-o", "json"], s, capture=True).stdout
-    runs = json.loads(out[out.index("["):]) if "[" in out else []
+    # Airflow may print warnings before the JSON: take the line that is the JSON list.
+    line = next((ln for ln in out.splitlines() if ln.startswith("[{") or ln.strip() == "[]"), "[]")
+    runs = json.loads(line)
     if not runs:
         return "none"
     latest = max(runs, key=lambda r: r.get("run_after") or r.get("logical_date") or "")

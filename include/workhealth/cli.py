@@ -82,7 +82,7 @@ def airflow_run(inbox, warehouse, out) -> None:
     click.echo(f"warehouse:  {s.warehouse}")
     click.echo(f"accepted:   {s.archive}")
     click.echo(f"rejected:   {s.rejected}")
-    click.echo(f"Airflow:    {s.airflow_home} (workhealth airflow-ui for the UI)")
+    click.echo(f"Airflow:    {s.airflow_home}")
     sys.exit(0 if all(v == "success" for v in states.values()) else 1)
 
 
