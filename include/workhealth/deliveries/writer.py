@@ -55,8 +55,9 @@ def write_data_file(path: Path, batches: Iterable[pa.Table]) -> int:
     if not (name.endswith(".csv") or name.endswith(".csv.gz")):
         raise ValueError(f"unsupported data file type: {name}")
     # pyarrow's CompressedOutputStream takes no compression level (pyarrow 26): gzip via Python's zlib.
+    # mtime=0: no timestamp in the gzip header, so the same rows give byte-identical files.
     sink = (
-        pa.PythonFile(gzip.open(path, "wb", compresslevel=GZIP_LEVEL), mode="w")
+        pa.PythonFile(gzip.GzipFile(path, "wb", compresslevel=GZIP_LEVEL, mtime=0), mode="w")
         if name.endswith(".gz")
         else pa.OSFile(str(path), "wb")
     )

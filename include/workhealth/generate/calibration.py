@@ -1,0 +1,159 @@
+"""Parameters of the synthetic registers: volumes at scale 1, code lists, per-trust coding defect rates.
+
+Everything that shapes the generated data and is documented in docs/synthetic_data.md lives here,
+so the docs and the code can be compared line by line.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------------------------
+# Volumes at --scale 1 (national volumes for Norway); everything scales linearly.
+# ---------------------------------------------------------------------------------------------
+COHORT = 3_500_000            #: residents aged 18-66 at the start month
+NEW_18_PER_YEAR = 65_000      #: 18-year-olds entering the population each January
+NPR_BACKGROUND_PER_MONTH = 1_000_000  #: non-work-related specialist care episodes per month
+COURSES_PER_MONTH = 1_250     #: work-related treatment courses started per month
+COURSES_MIN_PER_MONTH = 3     #: floor, so that tiny scales still have courses every month
+EMPLOYERS = 220_000           #: employers reporting to A-ordningen
+
+# Initial stocks (share of the cohort; age-weighted where noted in the simulation)
+INIT_AAP_SHARE = 0.032        #: ~112 k on AAP
+INIT_DISABILITY_SHARE = 0.10  #: ~350 k on uføretrygd (strongly age-dependent)
+INIT_SICK_SHARE = 0.045       #: of the employed, on an ongoing sick-leave case at the start
+
+# Monthly hazards
+SICK_NEW_CASE = 0.018         #: new sick-leave case per employed man per month (women x1.35)
+SICK_WOMEN_FACTOR = 1.35
+#: (share, min days, max days) of new sick-leave case durations
+SICK_DURATION_CLASSES = ((0.55, 3, 14), (0.28, 15, 56), (0.13, 57, 250), (0.04, 364, 364))
+SICK_LONG_TO_AAP = 0.70       #: cases reaching the 52-week limit that continue on AAP
+SICK_CERT_GAP = 0.15          #: share of continuation certificates starting 1-16 days after the previous end
+SICK_RELAPSE = 0.08           #: share of ended cases followed by a new case 17-90 days later
+SICK_GRADED = 0.20            #: share of certificates with a grade below 100
+SICK_ICD10_SHARE = 0.15       #: certificates from specialists (ICD-10); GPs use ICPC-2
+SICK_GROUP_SHARES = (0.40, 0.25, 0.35)  #: MSK, MENTAL, OTHER
+SICK_MISSING_DIAGNOSIS = 0.01
+
+AAP_DIRECT = 0.004            #: monthly AAP inflow among the non-employed without benefits
+AAP_MONTHS = (6, 60)          #: AAP duration in months, uniform
+AAP_REASSESS = 0.06           #: share of ongoing AAP decisions changed (re-delivered unchanged) per month
+AAP_EXIT = (0.45, 0.40, 0.15)  #: AAP ends with: return to work, disability, neither
+AAP_LOSES_JOB = 0.70
+
+DIS_DIRECT = 0.006            #: monthly disability inflow among non-employed aged 35+ without benefits
+DIS_FULL = 0.75               #: share of disability decisions with grade 100
+DIS_GRADE_CHANGE = 0.003      #: monthly share of disability decisions whose grade changes
+
+JOB_LOSS = 0.007
+JOB_HIRE = 0.035              #: monthly hire hazard for the non-employed aged 25-61 without benefits
+JOB_CHANGE = 0.01
+SECOND_JOB_ADD = 0.01
+SECOND_JOB_DROP = 0.045
+FTE_CHANGE = 0.01
+WAGE_2016 = 46_000            #: median full-time monthly pay, NOK, in 2016
+WAGE_GROWTH = 0.028           #: per year
+MORTALITY_A, MORTALITY_B = 0.0003, 0.075  #: annual mortality = A * exp(B * (age - 18))
+MOVE_PER_YEAR = 0.02          #: moves to another municipality in the same county, per year
+
+# ---------------------------------------------------------------------------------------------
+# Work-related treatment courses
+# ---------------------------------------------------------------------------------------------
+COURSE_ON_SICK_LEAVE = 0.85   #: share of course patients on sick leave at course start
+COURSE_PRIVATE = 0.20         #: share of courses at private work-rehabilitation institutions (PRIV_*)
+COURSE_EPISODES = (0.15, 0.25, 0.22, 0.18, 0.12, 0.08)  #: P(1..6 episodes)
+#: (share, min, max) days between one episode's end and the next start
+COURSE_GAPS = ((0.80, 7, 45), (0.12, 46, 90), (0.08, 91, 180))
+COURSE_GROUP_SHARES = (0.55, 0.35, 0.10)  #: MSK, MENTAL, OTHER for patients not on sick leave
+#: median sick-leave days at course start: SICK_DAYS_2016 * growth^(year-2016), capped
+SICK_DAYS_2016, SICK_DAYS_GROWTH, SICK_DAYS_CAP = 45.0, 1.45, 240.0
+#: return-to-work probability: base by diagnosis group minus penalties
+RTW_BASE = (0.78, 0.62, 0.68)  #: MSK, MENTAL, OTHER
+RTW_SICK_PENALTY = 0.35       #: x min(sick days at start, 365) / 365
+RTW_CARE_PENALTY = {1: 0.10, 2: 0.05, 3: 0.0}
+RT_ERA_END = "2018-01-01"     #: Raskere tilbake (debitor 20) before, Helse og arbeid procedure codes from
+
+# ---------------------------------------------------------------------------------------------
+# Code lists
+# ---------------------------------------------------------------------------------------------
+COUNTY_WEIGHTS = {
+    "03": 0.130, "32": 0.130, "46": 0.120, "50": 0.090, "11": 0.090, "34": 0.070, "42": 0.060,
+    "31": 0.055, "33": 0.050, "39": 0.045, "15": 0.050, "18": 0.045, "40": 0.030, "55": 0.030,
+    "56": 0.014,
+}
+#: number of (synthetic) municipalities per county: codes <county>01 .. <county><n>
+MUNICIPALITIES = {
+    "03": 1, "32": 21, "31": 12, "33": 18, "34": 46, "39": 6, "40": 17, "42": 25, "11": 23,
+    "46": 43, "15": 26, "50": 38, "18": 41, "55": 21, "56": 18,
+}
+#: the health trusts serving each county (first = main), for background episodes
+COUNTY_TRUSTS = {
+    "03": ("OUS", "LDS", "DIAK"), "32": ("AHUS",), "31": ("SOF",), "33": ("VVHF",), "34": ("SI",),
+    "39": ("SIV",), "40": ("STHF",), "42": ("SSHF",), "11": ("HST", "HFO"), "46": ("HBE", "HFO", "HFD"),
+    "15": ("HMR",), "50": ("STO", "HNT"), "18": ("NLSH", "HSYK"), "55": ("UNN",), "56": ("FIN",),
+}
+#: the public trust with a work unit that serves each county's work-related courses
+COUNTY_COURSE_TRUST = {
+    "03": "OUS", "32": "AHUS", "31": "SOF", "33": "VVHF", "34": "SI", "39": "SIV", "40": "STHF",
+    "42": "SSHF", "11": "HST", "46": "HBE", "15": "HMR", "50": "STO", "18": "NLSH", "55": "UNN", "56": "FIN",
+}
+#: background units: <trust>-<department><n>
+DEPARTMENTS = ("MED", "KIR", "ORT", "NEV", "FYS", "PSY", "REV", "GYN", "ONK", "HJE", "LUN", "ONH")
+UNKNOWN_UNITS = ("UKJENT", "0000")
+BACKGROUND_CARE_LEVELS = ((1, 0.13), (2, 0.09), (3, 0.78))
+BACKGROUND_DEBITORS = ((None, 0.55), (1, 0.35), (10, 0.05), (11, 0.03), (22, 0.02))
+BACKGROUND_PROCEDURES = ("ZXC00", "NGA11", "AAF00", "MAAE00", "WBGC00", "ZXA10", "TPX40", "SPA00")
+#: chapter weights for background main diagnoses (other chapters weight 1)
+ICD10_CHAPTER_WEIGHTS = {"XIII": 6, "V": 5, "XIX": 3, "IX": 3, "II": 3, "XI": 2, "VI": 2, "X": 2, "XXI": 3,
+                         "XVIII": 3, "XIV": 2, "XV": 0.5, "XVI": 0, "XVII": 0.2, "XX": 0, "XXII": 0}
+ICPC2_CODES = (  # by group MSK, MENTAL, OTHER
+    ("L01", "L02", "L03", "L08", "L18", "L84", "L86", "L87", "L92", "L96"),
+    ("P01", "P02", "P03", "P06", "P29", "P74", "P76", "P78"),
+    ("A04", "R05", "R74", "R80", "D73", "K86", "N01", "N89", "T90", "W78", "H82"),
+)
+ICD10_SICK_CODES = (
+    ("M545", "M544", "M511", "M751", "M796", "M255", "M779", "M170", "M542", "M797"),
+    ("F321", "F329", "F410", "F412", "F431", "F432", "F480", "F338"),
+    ("J069", "J110", "G430", "R53", "K297", "S934", "S832", "I10", "O269", "Z730"),
+)
+ICD10_COURSE_CODES = (
+    ("M545", "M544", "M542", "M511", "M751", "M796", "M797", "M255", "M4796", "M5416"),
+    ("F321", "F329", "F332", "F410", "F411", "F412", "F431", "F432", "F480", "F453"),
+    ("G439", "R53", "G473", "E669", "I10", "G35", "J450", "R522"),
+)
+INVALID_DIAGNOSES = ("XYZ1", "M5A4", "M54.5", "F32.1")
+
+# ---------------------------------------------------------------------------------------------
+# Coding defects per health trust (fractions of that trust's episodes; missing_work_code is a
+# fraction of its work-unit episodes). Loaded as delivered; measured by coding_quality_monthly.
+# ---------------------------------------------------------------------------------------------
+CODING_DEFECTS = ("missing_work_code", "invalid_diagnosis", "missing_diagnosis", "missing_referral",
+                  "referral_after_start", "end_before_start", "unknown_unit")
+TRUST_DEFECT_RATES: dict[str, tuple[float, ...]] = {
+    #            work_code invalid missing  no_ref  ref>start end<start unknown_unit
+    "AHUS":     (0.03, 0.003, 0.002, 0.010, 0.003, 0.001, 0.001),
+    "OUS":      (0.02, 0.002, 0.002, 0.008, 0.002, 0.001, 0.001),
+    "SI":       (0.25, 0.040, 0.015, 0.120, 0.025, 0.010, 0.015),
+    "SOF":      (0.08, 0.010, 0.005, 0.030, 0.006, 0.002, 0.003),
+    "SIV":      (0.06, 0.008, 0.004, 0.025, 0.005, 0.002, 0.002),
+    "STHF":     (0.10, 0.012, 0.006, 0.040, 0.008, 0.003, 0.004),
+    "SSHF":     (0.07, 0.009, 0.005, 0.030, 0.006, 0.002, 0.002),
+    "VVHF":     (0.05, 0.007, 0.004, 0.020, 0.005, 0.002, 0.002),
+    "SUN":      (0.02, 0.002, 0.001, 0.005, 0.002, 0.001, 0.000),
+    "LDS":      (0.04, 0.005, 0.003, 0.015, 0.004, 0.001, 0.002),
+    "DIAK":     (0.03, 0.003, 0.002, 0.012, 0.003, 0.001, 0.001),
+    "HST":      (0.06, 0.008, 0.004, 0.025, 0.005, 0.002, 0.002),
+    "HFO":      (0.12, 0.015, 0.008, 0.050, 0.010, 0.004, 0.005),
+    "HBE":      (0.02, 0.002, 0.002, 0.008, 0.002, 0.001, 0.001),
+    "HFD":      (0.18, 0.030, 0.012, 0.090, 0.018, 0.007, 0.010),
+    "HMR":      (0.08, 0.010, 0.005, 0.035, 0.007, 0.003, 0.003),
+    "STO":      (0.03, 0.003, 0.002, 0.010, 0.003, 0.001, 0.001),
+    "HNT":      (0.09, 0.011, 0.006, 0.040, 0.008, 0.003, 0.003),
+    "HSYK":     (0.20, 0.035, 0.012, 0.100, 0.020, 0.008, 0.012),
+    "NLSH":     (0.10, 0.012, 0.006, 0.045, 0.009, 0.003, 0.004),
+    "UNN":      (0.06, 0.008, 0.004, 0.025, 0.005, 0.002, 0.002),
+    "FIN":      (0.30, 0.050, 0.020, 0.150, 0.030, 0.012, 0.020),
+    "PRIV_HSO": (0.05, 0.010, 0.005, 0.040, 0.008, 0.003, 0.003),
+    "PRIV_HV":  (0.08, 0.012, 0.006, 0.050, 0.010, 0.004, 0.004),
+    "PRIV_HMN": (0.12, 0.020, 0.008, 0.070, 0.012, 0.005, 0.006),
+    "PRIV_HN":  (0.22, 0.040, 0.015, 0.120, 0.025, 0.010, 0.012),
+}

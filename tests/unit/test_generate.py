@@ -1,0 +1,487 @@
+"""The synthetic delivery generator: determinism, the delivery contract, volumes, realism, defects."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from workhealth import codelists, identity
+from workhealth.generate import DEFECTS, generate
+from workhealth.generate import calibration as P
+from workhealth.generate.cli import generate_command
+from workhealth.registers import MONTHLY_REGISTERS, PERSON_ID_PATTERN, REGISTERS
+
+WORK_CODES = {r["code"] for r in codelists.load("work_related_procedures")}
+CATEGORIES = {r["category"] for r in codelists.load("icd10_categories")}
+COUNTIES = {r["county"] for r in codelists.load("counties")}
+TRUSTS = {r["health_trust"] for r in codelists.load("health_trusts")}
+
+
+def _valid_icd10(code: str | None) -> bool:
+    return bool(code) and re.fullmatch(r"[A-Z][0-9]{2}[0-9A-Z]{0,2}", code) is not None and code[:3] in CATEGORIES
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _read(folder: Path) -> pa.Table:
+    """A delivery's data file with every column as string (as a CSV reader would see it)."""
+    (f,) = [p for p in folder.iterdir() if p.name != "manifest.json"]
+    if f.name.endswith(".parquet"):
+        t = pq.read_table(f)
+        return pa.table({n: t[n].cast(pa.string()) for n in t.column_names})
+    header = (gzip.open(f, "rt") if f.name.endswith(".gz") else f.open()).readline().strip()
+    names = [h.strip('"') for h in header.split(";")]
+    return pacsv.read_csv(f, parse_options=pacsv.ParseOptions(delimiter=";"),
+                          convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                               strings_can_be_null=True))
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory):
+    """3 years at scale 0.002: the realism and coding-defect checks."""
+    inbox = tmp_path_factory.mktemp("long")
+    return inbox, generate(inbox, start="2016-07", end="2019-06", scale=0.002, seed=7)
+
+
+@pytest.fixture(scope="module")
+def db(long_run):
+    inbox, _ = long_run
+    con = duckdb.connect()
+    for r in REGISTERS:
+        con.execute(f"""CREATE VIEW {r} AS SELECT * FROM read_csv('{inbox}/{r}_*_v1/*.csv.gz', delim=';',
+                        header=true, all_varchar=true, filename=true)""")
+    return con
+
+
+@pytest.fixture(scope="module")
+def defect_run(tmp_path_factory):
+    inbox = tmp_path_factory.mktemp("defects")
+    return inbox, generate(inbox, start="2018-01", end="2018-04", scale=0.001, seed=5, defects=list(DEFECTS))
+
+
+# ---------------------------------------------------------------------------------------------
+# determinism
+# ---------------------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
+    a = generate(tmp_path / "a", start="2017-12", end="2018-02", scale=0.001, seed=42)
+    b = generate(tmp_path / "b", start="2017-12", end="2018-02", scale=0.001, seed=42)
+    c = generate(tmp_path / "c", start="2017-12", end="2018-02", scale=0.001, seed=43)
+    fa, fb, fc = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert fa == fb
+    assert a["deliveries"] == b["deliveries"]
+    assert set(fa) == set(fc)
+    assert all(fa[k] != fc[k] for k in fa if k.endswith(".csv.gz"))
+
+
+def test_parquet_format_is_deterministic_and_typed(tmp_path):
+    generate(tmp_path / "a", start="2018-01", end="2018-01", scale=0.001, seed=1, fmt="parquet")
+    generate(tmp_path / "b", start="2018-01", end="2018-01", scale=0.001, seed=1, fmt="parquet")
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    t = pq.read_table(tmp_path / "a" / "npr_episodes_2018-01_v1" / "npr_episodes.parquet")
+    assert t.schema.field("end_date").type == pa.date32()
+    assert t.schema.field("care_level").type == pa.int64()
+    assert pq.read_table(tmp_path / "a" / "aareg_employment_2018-01_v1" / "aareg_employment.parquet")[
+        "month"].to_pylist()[0] == "2018-01"
+
+
+# ---------------------------------------------------------------------------------------------
+# the delivery contract
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_delivery(folder: Path, d: dict) -> None:
+    register, period = d["register"], d["period"]
+    m = json.loads((folder / "manifest.json").read_text())
+    assert folder.name == f"{register}_{period}_v{d['version']}"
+    assert (m["register"], m["period"], m["version"], m["schema_version"]) == (register, period, d["version"], 1)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T08:00:00\+0[12]:00", m["produced_at"])
+    (f,) = m["files"]
+    assert hashlib.sha256((folder / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    t = _read(folder)
+    assert f["rows"] == t.num_rows == d["rows"]
+    reg = REGISTERS[register]
+    assert sorted(t.column_names) == sorted(reg.column_names)
+    rows = t.to_pylist()
+    for col in reg.columns:
+        values = [r[col.name] for r in rows]
+        if col.required:
+            assert all(v not in (None, "") for v in values), (folder.name, col.name)
+        present = [v for v in values if v not in (None, "")]
+        if col.type == "date":
+            assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) for v in present)
+        if col.type == "integer":
+            assert all(re.fullmatch(r"-?\d+", v) for v in present)
+        if isinstance(col.domain, tuple):
+            assert all(col.domain[0] <= float(v) <= col.domain[1] for v in present), (folder.name, col.name)
+        elif col.domain is not None:
+            assert {int(v) if col.type == "integer" else v for v in present} <= col.domain
+    assert all(PERSON_ID_PATTERN.match(r["person_id"]) for r in rows)
+    keys = [tuple(r[k] for k in reg.key) for r in rows]
+    assert len(set(keys)) == len(keys), f"{folder.name}: repeated key"
+    if reg.period_column:
+        assert all(r[reg.period_column][:7] == period for r in rows)
+    if register == "population":
+        assert all(re.fullmatch(r"\d{4}", r["municipality"]) and r["municipality"][:2] in COUNTIES for r in rows)
+    if register == "npr_episodes":
+        assert {r["health_trust"] for r in rows} <= TRUSTS
+    # no value anywhere is a national identity number
+    for r in rows:
+        for v in r.values():
+            for part in (v or "").split("|"):
+                assert not identity.is_identity_number(part)
+
+
+def test_every_delivery_follows_the_contract(tmp_path):
+    summary = generate(tmp_path, start="2017-12", end="2018-02", scale=0.001, seed=9)
+    names = {d["delivery"] for d in summary["deliveries"]}
+    assert names == {p.name for p in tmp_path.iterdir()}
+    months = ["2017-12", "2018-01", "2018-02"]
+    assert names == {f"{r}_{m}_v1" for r in MONTHLY_REGISTERS for m in months} | {
+        "population_2017-12_v1", "population_2018-01_v1"}
+    for d in summary["deliveries"]:
+        assert d["defects"] == []
+        _check_delivery(tmp_path / d["delivery"], d)
+
+
+def test_population_snapshots_start_month_and_januaries(long_run, db):
+    _, summary = long_run
+    pops = [d["period"] for d in summary["deliveries"] if d["register"] == "population"]
+    assert pops == ["2016-07", "2017-01", "2018-01", "2019-01"]
+    rows = db.execute("""SELECT regexp_extract(filename, '_([0-9]{4}-[0-9]{2})_v', 1) AS p, count(*), count(death_date), min(birth_year::int),
+                                max(birth_year::int) FROM population GROUP BY 1 ORDER BY 1""").fetchall()
+    assert rows[0][2] == 0  # the first snapshot: everyone alive
+    assert all(r[2] > 0 for r in rows[1:])  # later ones: deaths since the previous snapshot
+    assert [r[4] for r in rows] == [1998, 1999, 2000, 2001]  # 18-year-olds enter each January
+    # a person died once, and stays dead in no later snapshot
+    n = db.execute("""SELECT count(*) FROM (SELECT person_id FROM population WHERE death_date IS NOT NULL
+                      GROUP BY 1 HAVING count(*) > 1)""").fetchone()[0]
+    assert n == 0
+
+
+def test_decisions_reappear_when_they_change(db):
+    ended = db.execute("""SELECT count(*) FROM (SELECT decision_id FROM nav_aap GROUP BY 1
+                          HAVING count(*) > 1 AND count(end_date) >= 1 AND count(*) > count(end_date))""").fetchone()[0]
+    assert ended > 10
+    open_dis = db.execute("SELECT avg((end_date IS NULL)::int) FROM nav_disability").fetchone()[0]
+    assert open_dis > 0.8  # disability mostly open-ended
+
+
+# ---------------------------------------------------------------------------------------------
+# volumes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_volumes_scale_linearly(tmp_path):
+    a = generate(tmp_path / "a", start="2018-01", end="2018-03", scale=0.001, seed=1)["rows_per_register"]
+    b = generate(tmp_path / "b", start="2018-01", end="2018-03", scale=0.002, seed=1)["rows_per_register"]
+    # documented volumes per month at scale 1, times 0.001, times 3 months
+    assert a["population"] == 3500
+    assert 0.8e6 * 0.003 <= a["npr_episodes"] <= 1.2e6 * 0.003
+    assert 140e3 * 0.003 <= a["nav_sickleave"] <= 220e3 * 0.003
+    assert 2.8e6 * 0.003 <= a["aareg_employment"] <= 3.6e6 * 0.003
+    for register in ("population", "npr_episodes", "nav_sickleave", "aareg_employment", "nav_aap"):
+        assert 1.6 <= b[register] / a[register] <= 2.4, register
+
+
+# ---------------------------------------------------------------------------------------------
+# realism
+# ---------------------------------------------------------------------------------------------
+
+WORK_RELATED = "(debitor = '20' OR regexp_matches(coalesce(procedure_codes, ''), 'OABI00|OBBJ00'))"
+
+
+def test_work_related_episodes_every_month_with_era_coding(db):
+    per_month = db.execute(f"""SELECT substr(end_date, 1, 7), count(*) FILTER (WHERE {WORK_RELATED})
+                               FROM npr_episodes GROUP BY 1""").fetchall()
+    assert len(per_month) == 36 and all(n > 0 for _, n in per_month)
+    era = dict(db.execute(f"""SELECT start_date < '2018-01-01', count(*) FROM npr_episodes
+                              WHERE debitor = '20' GROUP BY 1""").fetchall())
+    assert era.get(True, 0) > 50 and era.get(False, 0) == 0  # debitor 20 only before 2018
+    codes = dict(db.execute("""SELECT start_date >= '2018-01-01', count(*) FROM npr_episodes
+                               WHERE regexp_matches(coalesce(procedure_codes, ''), 'OABI00|OBBJ00')
+                               GROUP BY 1""").fetchall())
+    assert codes.get(True, 0) > 50 and codes.get(False, 0) == 0  # procedure codes from 2018
+    # before 2018, work-related episodes often carry no procedure code at all
+    share = db.execute("""SELECT avg((procedure_codes IS NULL)::int) FROM npr_episodes
+                          WHERE debitor = '20'""").fetchone()[0]
+    assert share > 0.5
+    trusts = db.execute(f"SELECT count(DISTINCT health_trust) FROM npr_episodes WHERE {WORK_RELATED}").fetchone()[0]
+    assert trusts >= 10
+    # psych units only from 2018; døgn mostly at the private institutions
+    assert db.execute("SELECT count(*) FROM npr_episodes WHERE unit_id LIKE '%-HOA2' AND start_date < '2018'"
+                      ).fetchone()[0] == 0
+    priv = db.execute(f"""SELECT avg((health_trust LIKE 'PRIV_%')::int) FROM npr_episodes
+                          WHERE care_level = '1' AND {WORK_RELATED}""").fetchone()[0]
+    assert priv > 0.8
+
+
+def test_units_respect_their_validity_and_trust(db):
+    units = {u["unit_id"]: u for u in codelists.load("work_units")}
+    rows = db.execute("SELECT unit_id, health_trust, min(start_date), max(start_date) FROM npr_episodes "
+                      "WHERE unit_id LIKE '%-HOA%' OR unit_id LIKE '%-ARR%' GROUP BY 1, 2").fetchall()
+    assert rows
+    for unit, trust, first, _ in rows:
+        assert units[unit]["health_trust"] == trust
+        assert first >= units[unit]["valid_from"] or unit.endswith("HOA1")
+
+
+def test_certificates_are_dominated_by_msk_and_mental(db):
+    rows = dict(db.execute("""SELECT CASE WHEN regexp_matches(diagnosis_code, '^[LM]') THEN 'MSK'
+                                          WHEN regexp_matches(diagnosis_code, '^[PF]') THEN 'MENTAL' ELSE 'OTHER' END,
+                                     count(*) FROM nav_sickleave GROUP BY 1""").fetchall())
+    total = sum(rows.values())
+    assert (rows["MSK"] + rows["MENTAL"]) / total > 0.55
+    assert rows["MSK"] > rows["MENTAL"]
+    systems = dict(db.execute("SELECT diagnosis_system, count(*) FROM nav_sickleave GROUP BY 1").fetchall())
+    assert systems["ICPC2"] > 3 * systems["ICD10"]
+    grades = dict(db.execute("SELECT grade = '100', count(*) FROM nav_sickleave GROUP BY 1").fetchall())
+    assert grades[True] > 2 * grades[False] > 0
+
+
+COURSES_SQL = f"""
+WITH wr AS (SELECT person_id, health_trust, start_date::date s, end_date::date e FROM npr_episodes
+            WHERE {WORK_RELATED} AND start_date <= end_date),
+o AS (SELECT *, max(e) OVER (PARTITION BY person_id, health_trust ORDER BY s, e
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev FROM wr),
+c AS (SELECT *, sum((prev IS NULL OR s > prev + 90)::int) OVER (PARTITION BY person_id, health_trust
+                ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS course_no FROM o),
+courses AS (SELECT person_id, health_trust, course_no, min(s) AS course_start, max(e) AS course_end,
+                   count(*) AS n FROM c GROUP BY ALL),
+cert AS (SELECT person_id, start_date::date s, end_date::date e FROM nav_sickleave),
+co AS (SELECT *, max(e) OVER (PARTITION BY person_id ORDER BY s, e
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev FROM cert),
+cc AS (SELECT *, sum((prev IS NULL OR s > prev + 16)::int) OVER (PARTITION BY person_id ORDER BY s, e
+                     ROWS UNBOUNDED PRECEDING) AS case_no FROM co),
+cases AS (SELECT person_id, case_no, min(s) AS case_start, max(e) AS case_end FROM cc GROUP BY ALL)
+SELECT courses.*, (SELECT max(course_start - case_start) FROM cases k WHERE k.person_id = courses.person_id
+                   AND course_start BETWEEN case_start AND case_end) AS sick_days
+FROM courses
+"""
+
+
+def test_courses_patients_on_sick_leave_longer_later(db):
+    db.execute(f"CREATE OR REPLACE TEMP TABLE courses AS {COURSES_SQL}")
+    n, multi, on_sick = db.execute("SELECT count(*), avg((n > 1)::int), avg((sick_days IS NOT NULL)::int) "
+                                   "FROM courses").fetchone()
+    assert n > 80 and multi > 0.5
+    assert on_sick > 0.6  # most patients are on sick leave at course start (certificates exist)
+    early, late = (db.execute(f"""SELECT median(sick_days) FROM courses WHERE sick_days IS NOT NULL
+                                  AND year(course_start) IN {years}""").fetchone()[0]
+                   for years in ("(2016, 2017)", "(2018, 2019)"))
+    assert late > early * 1.4
+    # a few courses are split by a gap of more than 90 days at the same trust
+    split = db.execute("SELECT count(*) FROM (SELECT person_id, health_trust FROM courses GROUP BY ALL "
+                       "HAVING count(*) > 1)").fetchone()[0]
+    assert split > 0
+
+
+def test_return_to_work_better_for_msk_than_mental(tmp_path):
+    """Outcome drivers are in the simulation: check via the employment rows 6 months after course end."""
+    inbox = tmp_path
+    generate(inbox, start="2016-01", end="2018-12", scale=0.004, seed=11)
+    con = duckdb.connect()
+    for r in ("npr_episodes", "nav_sickleave", "aareg_employment"):
+        con.execute(f"CREATE VIEW {r} AS SELECT * FROM read_csv('{inbox}/{r}_*_v1/*.csv.gz', delim=';', "
+                    "header=true, all_varchar=true)")
+    con.execute(f"CREATE TEMP TABLE courses AS {COURSES_SQL}")
+    rows = con.execute(f"""
+        WITH first_ep AS (SELECT person_id, health_trust, arg_min(main_diagnosis, start_date) AS dx, min(start_date::date) s
+                          FROM npr_episodes WHERE {WORK_RELATED} GROUP BY 1, 2),
+        k AS (SELECT c.*, CASE WHEN f.dx LIKE 'M%' THEN 'MSK' WHEN f.dx LIKE 'F%' THEN 'MENTAL' END AS grp,
+                     strftime(date_trunc('month', c.course_end) + INTERVAL 6 MONTH, '%Y-%m') AS m6
+              FROM courses c JOIN first_ep f ON f.person_id = c.person_id AND f.health_trust = c.health_trust
+                                              AND f.s = c.course_start
+              WHERE c.course_end < DATE '2018-06-01')
+        SELECT grp, avg((EXISTS (SELECT 1 FROM aareg_employment a WHERE a.person_id = k.person_id AND a.month = k.m6
+                                 AND a.fte_pct::double > 0)
+                        AND NOT EXISTS (SELECT 1 FROM nav_sickleave s WHERE s.person_id = k.person_id
+                                        AND substr(s.start_date, 1, 7) <= k.m6 AND substr(s.end_date, 1, 7) >= k.m6))::int),
+               count(*)
+        FROM k WHERE grp IS NOT NULL GROUP BY 1""").fetchall()
+    rate = {g: r for g, r, _ in rows}
+    assert rate["MSK"] > rate["MENTAL"]
+
+
+# ---------------------------------------------------------------------------------------------
+# coding defects: present, at rates that differ by trust
+# ---------------------------------------------------------------------------------------------
+
+
+def _pooled(rows, index):
+    good = [r for r in rows if P.TRUST_DEFECT_RATES[r[0]][index] <= 0.5 * min(
+        P.TRUST_DEFECT_RATES[t][index] for t in P.TRUST_DEFECT_RATES) + 1e-9 or
+        P.TRUST_DEFECT_RATES[r[0]][index] <= sorted(v[index] for v in P.TRUST_DEFECT_RATES.values())[6]]
+    bad = [r for r in rows if P.TRUST_DEFECT_RATES[r[0]][index] >= sorted(
+        v[index] for v in P.TRUST_DEFECT_RATES.values())[-6]]
+    rate = lambda rs: sum(r[1] for r in rs) / max(1, sum(r[2] for r in rs))  # noqa: E731
+    return rate(good), rate(bad)
+
+
+def test_coding_defects_occur_with_rates_differing_by_trust(db):
+    episodes = db.execute("SELECT health_trust, unit_id, main_diagnosis, referral_date, start_date, end_date "
+                          "FROM npr_episodes").fetchall()
+    checks = {
+        "invalid_diagnosis": lambda e: e[2] is not None and not _valid_icd10(e[2]),
+        "missing_diagnosis": lambda e: e[2] is None,
+        "missing_referral": lambda e: e[3] is None,
+        "referral_after_start": lambda e: e[3] is not None and e[3] > e[4],
+        "end_before_start": lambda e: e[5] < e[4],
+        "unknown_unit": lambda e: e[1] in P.UNKNOWN_UNITS,
+    }
+    for name, check in checks.items():
+        index = P.CODING_DEFECTS.index(name)
+        per_trust: dict[str, list[int]] = {}
+        for e in episodes:
+            c = per_trust.setdefault(e[0], [0, 0])
+            c[0] += check(e)
+            c[1] += 1
+        rows = [(t, k, n) for t, (k, n) in per_trust.items()]
+        good, bad = _pooled(rows, index)
+        assert bad > 2.5 * good, (name, good, bad)
+        assert sum(r[1] for r in rows) > 0
+    # dotted and other invalid codes appear as documented
+    invalid = {e[2] for e in episodes if e[2] is not None and not _valid_icd10(e[2])}
+    assert invalid <= set(P.INVALID_DIAGNOSES) and "M54.5" in invalid
+    # work-unit episodes without a work-related code
+    rows = db.execute(f"""SELECT health_trust, count(*) FILTER (WHERE NOT {WORK_RELATED}), count(*)
+                          FROM npr_episodes WHERE unit_id LIKE '%-HOA%' OR unit_id LIKE '%-ARR%'
+                          GROUP BY 1""").fetchall()
+    good, bad = _pooled(rows, 0)
+    assert bad > 2 * good and bad > 0
+
+
+def test_clean_inbox_has_no_quarantine_causes(db):
+    """Without defect flags every row loads: no repeated keys, every value parses, period rules hold."""
+    for register, reg in REGISTERS.items():
+        key = ", ".join(reg.key)
+        dup = db.execute(f"SELECT count(*) FROM (SELECT {key}, regexp_extract(filename, '([a-z_]+_[0-9-]+_v[0-9]+)', 1) f FROM {register} "
+                         f"GROUP BY ALL HAVING count(*) > 1)").fetchone()[0]
+        assert dup == 0, register
+
+
+# ---------------------------------------------------------------------------------------------
+# structural defects (opt-in)
+# ---------------------------------------------------------------------------------------------
+
+
+def _by_defect(summary) -> dict[str, dict]:
+    out = {}
+    for d in summary["deliveries"]:
+        for name in d["defects"]:
+            assert name not in out, f"{name} hits more than one delivery"
+            out[name] = d
+    return out
+
+
+def test_each_structural_defect_hits_its_documented_delivery(defect_run):
+    inbox, summary = defect_run
+    hit = _by_defect(summary)
+    assert set(hit) == set(DEFECTS)
+    assert hit["correction"]["delivery"] == "npr_episodes_2018-03_v2"
+    assert hit["checksum"]["delivery"] == "nav_aap_2018-04_v1"
+    assert hit["rowcount"]["delivery"] == "nav_disability_2018-04_v1"
+    assert hit["unparseable"]["delivery"] == "aareg_employment_2018-03_v1"
+    assert hit["over_threshold"]["delivery"] == "nav_sickleave_2018-03_v1"
+    assert hit["duplicate_key"]["delivery"] == "aareg_employment_2018-01_v1"
+    assert hit["fnr"]["delivery"] == "npr_episodes_2018-04_v1"
+    assert hit["arriving"]["delivery"] == "npr_episodes_2018-05_v1"
+    assert hit["bad_header"]["delivery"] == "nav_disability_2018-01_v1"
+    # every other delivery is clean
+    for d in summary["deliveries"]:
+        if not d["defects"]:
+            _check_delivery(inbox / d["delivery"], d)
+
+
+def _manifest(inbox, d):
+    return json.loads((inbox / d["delivery"] / "manifest.json").read_text())
+
+
+def test_checksum_and_rowcount_defects(defect_run):
+    inbox, summary = defect_run
+    hit = _by_defect(summary)
+    (f,) = _manifest(inbox, hit["checksum"])["files"]
+    assert hashlib.sha256((inbox / hit["checksum"]["delivery"] / f["path"]).read_bytes()).hexdigest() != f["sha256"]
+    (f,) = _manifest(inbox, hit["rowcount"])["files"]
+    assert f["rows"] == _read(inbox / hit["rowcount"]["delivery"]).num_rows + 3
+
+
+def test_row_level_defects_stay_under_or_go_over_the_threshold(defect_run):
+    inbox, summary = defect_run
+    hit = _by_defect(summary)
+    threshold = 0.001
+
+    t = _read(inbox / hit["unparseable"]["delivery"]).to_pylist()
+    bad = [r for r in t if not re.fullmatch(r"\d+", r["earnings_nok"] or "") or
+           not re.fullmatch(r"\d{4}-\d{2}", r["month"] or "") or not r["employer_id"]]
+    assert any(r["employer_id"] is None for r in bad)
+    assert any(r["earnings_nok"] and not r["earnings_nok"].isdigit() for r in bad + [{"earnings_nok": None}])
+    assert 2 <= len(bad) <= threshold * len(t)
+
+    t = _read(inbox / hit["duplicate_key"]["delivery"]).to_pylist()
+    keys = [(r["person_id"], r["employer_id"], r["month"]) for r in t]
+    repeated = len(keys) - len(set(keys))
+    assert repeated == 1 and 2 <= threshold * len(t)
+
+    t = _read(inbox / hit["over_threshold"]["delivery"]).to_pylist()
+    bad = [r for r in t if not (r["grade"] or "").isdigit() or r["end_date"].endswith("-32")]
+    assert len(bad) > threshold * len(t) and len(bad) >= 3
+
+
+def test_fnr_arriving_bad_header_and_correction(defect_run):
+    inbox, summary = defect_run
+    hit = _by_defect(summary)
+    t = _read(inbox / hit["fnr"]["delivery"])
+    found = [p for v in t["secondary_diagnoses"].to_pylist() if v for p in v.split("|")
+             if identity.is_identity_number(p)]
+    assert len(found) == 1
+
+    folder = inbox / hit["arriving"]["delivery"]
+    assert (folder / "npr_episodes.csv.gz").exists() and not (folder / "manifest.json").exists()
+
+    names = _read(inbox / hit["bad_header"]["delivery"]).column_names
+    assert "grade" not in names and "uforegrad" in names
+
+    v1 = _read(inbox / "npr_episodes_2018-03_v1").to_pylist()
+    v2 = _read(inbox / hit["correction"]["delivery"]).to_pylist()
+    m1, m2 = (_manifest(inbox, {"delivery": f"npr_episodes_2018-03_v{v}"}) for v in (1, 2))
+    assert m2["version"] == 2 and m2["produced_at"] > m1["produced_at"]
+    a, b = {r["episode_id"]: r for r in v1}, {r["episode_id"]: r for r in v2}
+    assert set(b) < set(a) and len(a) - len(b) >= 2
+    assert sum(a[k] != b[k] for k in b) >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_generates_and_rejects_unknown_defects(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(generate_command, ["--inbox", str(tmp_path), "--start", "2018-01", "--end", "2018-01",
+                                              "--scale", "0.001", "--defect", "checksum", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "deliveries" in result.output and "checksum" in result.output
+    assert (tmp_path / "nav_aap_2018-01_v1" / "nav_aap.csv").exists()
+    result = runner.invoke(generate_command, ["--inbox", str(tmp_path), "--defect", "nosuch"])
+    assert result.exit_code == 2
+    assert all(name in result.output for name in DEFECTS)
+
+
+def test_api_rejects_unknown_defect(tmp_path):
+    with pytest.raises(ValueError, match="checksum"):
+        generate(tmp_path, start="2018-01", end="2018-01", scale=0.001, defects=["nosuch"])
