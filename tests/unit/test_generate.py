@@ -485,3 +485,22 @@ def test_cli_generates_and_rejects_unknown_defects(tmp_path):
 def test_api_rejects_unknown_defect(tmp_path):
     with pytest.raises(ValueError, match="checksum"):
         generate(tmp_path, start="2018-01", end="2018-01", scale=0.001, defects=["nosuch"])
+
+
+def test_every_row_of_a_long_clean_run_is_in_its_delivery_period(tmp_path):
+    """Regression: relapsed sick-leave cases once produced certificates starting in the month
+    before their delivery (found by a 4-year demo: deliveries refused for outside_period rows)."""
+    import duckdb
+
+    from workhealth.generate import generate
+
+    generate(tmp_path, start="2016-01", end="2018-12", scale=0.005, seed=99)
+    con = duckdb.connect()
+    for register, column in (("nav_sickleave", "start_date"), ("npr_episodes", "end_date"),
+                             ("aareg_employment", "month")):
+        bad, total = con.execute(f"""
+            SELECT count(*) FILTER (WHERE left(CAST({column} AS VARCHAR), 7)
+                                    <> regexp_extract(filename, '_(\\d{{4}}-\\d{{2}})_v', 1)), count(*)
+            FROM read_csv('{tmp_path}/{register}_*/*.csv.gz', delim=';', filename=true, all_varchar=true)
+        """).fetchone()
+        assert total > 0 and bad == 0, f"{register}: {bad} of {total} rows outside their period"

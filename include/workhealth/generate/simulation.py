@@ -655,6 +655,13 @@ class World:
         rng = self.rng
         parts = []
         self._close_cases(np.flatnonzero((self.sick_start >= 0) & (self.sick_next > self.sick_end)))
+        # A case whose next certificate fell before this month (a relapse opened after last month's
+        # certificates were written) starts it on the first day of this month: deliveries hold
+        # only certificates starting in their month.
+        late = np.flatnonzero((self.sick_start >= 0) & (self.sick_next >= 0) & (self.sick_next < d0))
+        self.sick_start[late] = np.where(self.sick_start[late] == self.sick_next[late], d0, self.sick_start[late])
+        self.sick_next[late] = d0
+        self.sick_end[late] = np.maximum(self.sick_end[late], d0)
         who = np.flatnonzero((self.sick_start >= 0) & (self.sick_next <= d1))
         while len(who):
             s = self.sick_next[who]
@@ -669,8 +676,8 @@ class World:
             self.sick_next[who] = e + 1 + gap
             closed = self.sick_next[who] > self.sick_end[who]
             self._close_cases(who[closed], d0, d1)
-            who = who[~closed]
-            who = who[self.sick_next[who] <= d1]
+            # relapses opened by the closing may start within this month: keep them in the loop
+            who = who[(self.sick_start[who] >= 0) & (self.sick_next[who] >= 0) & (self.sick_next[who] <= d1)]
         cols = ["certificate_id", "person_id", "start_date", "end_date", "grade", "diagnosis_system",
                 "diagnosis_code"]
         if not parts:
