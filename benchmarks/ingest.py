@@ -1,0 +1,76 @@
+"""Benchmark ingestion: generate a span of months, ingest every delivery, report per register.
+
+    .venv/bin/python benchmarks/ingest.py                     # scale 1, two months (2018-01..02)
+    .venv/bin/python benchmarks/ingest.py --scale 0.1 --start 2016-01 --end 2016-12
+
+Prints, per register, deliveries, rows and the slowest delivery's seconds; the total wall time
+of ingestion (generation excluded) and the peak RSS of this process (DuckDB runs in-process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--start", default="2018-01")
+    ap.add_argument("--end", default="2018-02")
+    ap.add_argument("--seed", type=int, default=20240101)
+    args = ap.parse_args(argv)
+
+    from workhealth import settings
+    from workhealth.deliveries.inbox import scan_inbox
+    from workhealth.deliveries.ingest import ingest_delivery
+    from workhealth.generate import generate
+
+    root = Path(tempfile.mkdtemp(prefix="workhealth-bench-ingest-"))
+    try:
+        s = dataclasses.replace(
+            settings.load(), inbox=root / "inbox", warehouse=root / "wh.duckdb", archive=root / "archive",
+            rejected=root / "rejected", restricted=root / "restricted", out=root / "out")
+        t0 = time.perf_counter()
+        generate(s.inbox, start=args.start, end=args.end, scale=args.scale, seed=args.seed)
+        gen = time.perf_counter() - t0
+        per = defaultdict(lambda: [0, 0, 0.0])  # deliveries, rows, slowest seconds
+        t0 = time.perf_counter()
+        statuses = defaultdict(int)
+        for folder in scan_inbox(s.inbox):
+            if folder.state != "ready":
+                continue
+            t1 = time.perf_counter()
+            r = ingest_delivery(folder.path, s)
+            dt = time.perf_counter() - t1
+            statuses[r.status] += 1
+            p = per[r.register]
+            p[0] += 1
+            p[1] += r.rows_loaded
+            p[2] = max(p[2], dt)
+        wall = time.perf_counter() - t0
+        size = (root / "wh.duckdb").stat().st_size
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    total_rows = sum(p[1] for p in per.values())
+    print(f"scale {args.scale}, {args.start}..{args.end}; generated in {gen:.1f} s")
+    print(f"{'register':<18}{'deliveries':>11}{'rows loaded':>14}{'slowest s':>11}")
+    for register, (n, rows, slowest) in sorted(per.items()):
+        print(f"{register:<18}{n:>11}{rows:>14,}{slowest:>11.1f}")
+    print(f"statuses        {dict(statuses)}")
+    print(f"ingest wall     {wall:.1f} s ({total_rows / wall:,.0f} rows/s)")
+    print(f"warehouse size  {size / 2**20:,.0f} MiB")
+    print(f"peak RSS        {peak:.2f} GiB (generation and ingestion, one process)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
