@@ -396,11 +396,11 @@ def test_each_structural_defect_hits_its_documented_delivery(defect_run):
     assert hit["checksum"]["delivery"] == "nav_aap_2018-04_v1"
     assert hit["rowcount"]["delivery"] == "nav_disability_2018-04_v1"
     assert hit["unparseable"]["delivery"] == "aareg_employment_2018-03_v1"
-    assert hit["over_threshold"]["delivery"] == "nav_sickleave_2018-03_v1"
+    assert hit["over_threshold"]["delivery"] == "nav_sickleave_2018-04_v1"
     assert hit["duplicate_key"]["delivery"] == "aareg_employment_2018-01_v1"
     assert hit["fnr"]["delivery"] == "npr_episodes_2018-04_v1"
     assert hit["arriving"]["delivery"] == "npr_episodes_2018-05_v1"
-    assert hit["bad_header"]["delivery"] == "nav_disability_2018-01_v1"
+    assert hit["bad_header"]["delivery"] == "aareg_employment_2018-04_v1"
     # every other delivery is clean
     for d in summary["deliveries"]:
         if not d["defects"]:
@@ -454,7 +454,7 @@ def test_fnr_arriving_bad_header_and_correction(defect_run):
     assert (folder / "npr_episodes.csv.gz").exists() and not (folder / "manifest.json").exists()
 
     names = _read(inbox / hit["bad_header"]["delivery"]).column_names
-    assert "grade" not in names and "uforegrad" in names
+    assert "fte_pct" not in names and "stillingsprosent" in names
 
     v1 = _read(inbox / "npr_episodes_2018-03_v1").to_pylist()
     v2 = _read(inbox / hit["correction"]["delivery"]).to_pylist()

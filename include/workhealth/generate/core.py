@@ -28,13 +28,13 @@ DEFECTS: dict[str, str] = {
     "rowcount": "nav_disability of the last month: the manifest's row count is 3 more than the file's",
     "unparseable": "aareg_employment of the middle month: 1 row per 2,000 (at least 1) has an unparseable "
                    "integer or month, plus 1 row with employer_id missing (under the 0.1 % threshold)",
-    "over_threshold": "nav_sickleave of the middle month: 1 % (at least 3) of rows have an unparseable "
+    "over_threshold": "nav_sickleave of the last month: 1 % (at least 3) of rows have an unparseable "
                       "end_date or grade (over the 0.1 % threshold)",
     "duplicate_key": "aareg_employment of the first month: one row is repeated, so its key occurs twice "
                      "(under the 0.1 % threshold)",
     "fnr": "npr_episodes of the last month: one row's secondary_diagnoses holds a valid fødselsnummer",
     "arriving": "npr_episodes of the month after the end: data file written, no manifest.json (still arriving)",
-    "bad_header": "nav_disability of the first month: column grade is delivered as uforegrad "
+    "bad_header": "aareg_employment of the last month: column fte_pct is delivered as stillingsprosent "
                   "(one missing and one unknown column)",
 }
 
@@ -135,14 +135,14 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
                 kw = {"defect": "checksum", "sha_wrong": True}
             elif register == "nav_disability" and i == last and "rowcount" in defects:
                 kw = {"defect": "rowcount", "rows_off": 3}
-            elif register == "nav_disability" and i == first and "bad_header" in defects:
-                table, kw = table.rename_columns(["uforegrad" if c == "grade" else c for c in table.column_names]), \
-                    {"defect": "bad_header"}
+            elif register == "aareg_employment" and i == last and "bad_header" in defects:
+                table, kw = table.rename_columns(
+                    ["stillingsprosent" if c == "fte_pct" else c for c in table.column_names]), {"defect": "bad_header"}
             elif register == "aareg_employment" and i == first and "duplicate_key" in defects and table.num_rows:
                 table, kw = _duplicate(table, defect_rng), {"defect": "duplicate_key"}
             elif register == "aareg_employment" and i == mid and "unparseable" in defects and table.num_rows:
                 table, kw = _unparseable(table, defect_rng), {"defect": "unparseable"}
-            elif register == "nav_sickleave" and i == mid and "over_threshold" in defects and table.num_rows:
+            elif register == "nav_sickleave" and i == last and "over_threshold" in defects and table.num_rows:
                 table, kw = _over_threshold(table, defect_rng), {"defect": "over_threshold"}
             out.write(register, period, table, produced, **kw)
             if register == "npr_episodes" and i == mid and "correction" in defects:
