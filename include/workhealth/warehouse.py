@@ -20,6 +20,7 @@ import duckdb
 
 from workhealth.registers import DUCKDB_TYPES, REGISTERS
 from workhealth.settings import Settings
+from workhealth.settings import load as load_settings
 
 LINEAGE_COLUMNS = (
     ("_delivery", "VARCHAR"),
@@ -32,19 +33,20 @@ LINEAGE_COLUMNS = (
 
 
 def connect(path: Path, read_only: bool = False, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (creating its folder), with the settings' memory and thread limits.
-
-    Spills go to ``<warehouse>.tmp/`` next to the file.
+    """Open the warehouse file with the settings' ``memory_limit``, ``threads`` and a
+    ``temp_directory`` (``<warehouse>.tmp/`` next to the file, created by DuckDB only when it
+    spills). ``settings`` defaults to ``workhealth.settings.load()``. A writer creates the
+    file's folder. Raises ``duckdb.IOException`` when another process holds the file's lock.
     """
+    s = settings if settings is not None else load_settings()
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    config: dict = {}
-    if settings is not None:
-        config["memory_limit"] = settings.duckdb_memory_limit
-        config["threads"] = int(settings.duckdb_threads)
-    if not read_only:
-        config["temp_directory"] = str(path.parent / (path.name + ".tmp"))
+    config = {
+        "memory_limit": s.duckdb_memory_limit,
+        "threads": int(s.duckdb_threads),
+        "temp_directory": str(path.parent / (path.name + ".tmp")),
+    }
     return duckdb.connect(str(path), read_only=read_only, config=config)
 
 

@@ -85,7 +85,7 @@ def test_same_name_with_other_content_after_acceptance_is_refused(s):
 
 def test_replay_is_idempotent(s):
     folder = deliver(s.inbox, "nav_sickleave", n=6)
-    copy = s.data_dir / "copy"
+    copy = s.inbox.parent / "copy"
     shutil.copytree(folder, copy)
     first = ingest_delivery(folder, s)
     state = query(s, "SELECT * FROM audit.deliveries"), query(s, "SELECT count(*) FROM raw.nav_sickleave")
@@ -114,7 +114,7 @@ def test_archive_clash_gets_suffix_and_a_folder_left_behind_is_a_replay(s):
 def test_rejected_delivery_resent_fixed_is_loaded(s):
     folder = deliver(s.inbox, "nav_aap")
     edit_manifest(folder, files=[{**json.loads((folder / "manifest.json").read_text())["files"][0], "rows": 99}])
-    copy = s.data_dir / "broken"
+    copy = s.inbox.parent / "broken"
     shutil.copytree(folder, copy)
     assert ingest_delivery(folder, s).status == "rejected"
     shutil.copytree(copy, folder)
@@ -152,7 +152,9 @@ def test_cli_ingest_and_deliveries_json(s):
         ("nav_aap_2024-03_v1", "accepted"), ("nav_disability_2024-03_v1", "rejected"),
         ("population_2024-03_v1", "waiting")]
     assert set(got[0]) == {"delivery", "register", "period", "version", "status", "reason", "rows_manifest",
-                           "rows_loaded", "rows_quarantined", "received_at", "processed_at"}
+                           "rows_loaded", "rows_quarantined", "received_at", "processed_at", "privacy_breach",
+                           "superseded_by", "produced_at", "stored_at"}
+    assert got[0]["stored_at"] == str(s.archive / "nav_aap_2024-03_v1") and got[0]["privacy_breach"] is False
     assert got[0]["rows_loaded"] == 10 and "unsupported_schema_version" in got[1]["reason"]
     table = runner.invoke(deliveries_command, ["--inbox", str(s.inbox), "--warehouse", str(s.warehouse)])
     assert table.exit_code == 0 and "nav_disability_2024-03_v1" in table.output and "reason:" in table.output

@@ -9,6 +9,8 @@ rule. Infrastructure errors (disk, lock, out of memory) do raise, so a scheduler
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -64,18 +66,38 @@ def _log(conn, delivery: str, event: str, at: datetime, detail: str | None) -> N
     conn.execute("INSERT INTO audit.delivery_events VALUES (?, ?, ?, ?)", [delivery, event, at, detail])
 
 
-def _move(folder: Path, target: Path, note: str | None) -> None:
-    """Move the folder (byte for byte: a rename, or copy+delete across file systems); add the note."""
+def _move(folder: Path, target: Path, note: str | None, now: datetime) -> None:
+    """Move the folder out of the inbox byte for byte, then add the note (``REJECTED.txt``).
+
+    A rename when inbox and target share a file system (atomic). Across file systems: copy to
+    ``<target>.partial``, rename that into place, then delete the inbox folder - a target path
+    never holds half a delivery, and if the delete fails the inbox folder is complete and is
+    handled as a replay next time.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(folder), str(target))
+    try:
+        os.rename(folder, target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        partial = target.with_name(target.name + ".partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        shutil.copytree(folder, partial, symlinks=True)
+        os.rename(partial, target)
+        shutil.rmtree(folder)
     if note is not None:
-        (target / REJECTED_FILE).write_text(note + "\n", encoding="utf-8")
+        path = target / REJECTED_FILE
+        if path.exists():  # the sender's own file of that name stays as delivered
+            path = target / f"REJECTED__{_stamp(now)}.txt"
+        path.write_text(note + "\n", encoding="utf-8")
 
 
-def _rejection_note(result: IngestResult, now: datetime) -> str:
+def _rejection_note(delivery: str, reason: str, now: datetime, replay: bool = False) -> str:
+    what = "was sent again unchanged and is again" if replay else "was"
+    head = f"Delivery {delivery} {what} REJECTED by workhealth ingestion at {now.isoformat(timespec='seconds')}Z."
     return (
-        f"Delivery {result.delivery} was REJECTED by workhealth ingestion at {now.isoformat(timespec='seconds')}Z.\n\n"
-        f"Reason: {result.reason}\n\n"
+        f"{head}\n\nReason: {reason}\n\n"
         "The files are kept here exactly as delivered (this note excepted). Nothing of this delivery was loaded.\n"
         "Ask the sender for a corrected delivery (a new version, or the same folder re-sent with fixed content).\n"
     )
@@ -98,51 +120,56 @@ def ingest_delivery(folder: Path, settings: Settings | None = None) -> IngestRes
     conn = warehouse.connect(s.warehouse, settings=s)
     try:
         warehouse.ensure_schemas(conn)
-        result, target, note = _process(conn, folder, s)
+        result, target, note, now = _process(conn, folder, s)
     finally:
         conn.close()
-    if target is not None:
-        _move(folder, target, note)
+    _move(folder, target, note, now)
     return result
 
 
-def _process(conn, folder: Path, s: Settings) -> tuple[IngestResult, Path | None, str | None]:
+_PREVIOUS = ("status", "manifest_sha256", "reason", "rows_manifest", "rows_loaded", "rows_quarantined",
+             "privacy_breach", "stored_at")
+
+
+def _process(conn, folder: Path, s: Settings):
+    """Everything of one delivery in the warehouse; returns (result, target folder, note, now)."""
     name = folder.name
     now = _now()
     parsed = parse_name(name)
     register, period, version = parsed if parsed else (None, None, None)
     sha = manifest_sha256(folder)
-    previous = conn.execute(
-        "SELECT status, manifest_sha256, reason, rows_manifest, rows_loaded, rows_quarantined, privacy_breach "
-        "FROM audit.deliveries WHERE delivery = ?", [name]).fetchone()
+    row = conn.execute(f"SELECT {', '.join(_PREVIOUS)} FROM audit.deliveries WHERE delivery = ?", [name]).fetchone()
+    previous = dict(zip(_PREVIOUS, row)) if row else None
 
-    # A delivery seen before with identical content: replay of its outcome.
-    if previous is not None and sha is not None and previous[1] == sha:
-        status, _, reason, rows_manifest, loaded, quarantined, privacy = previous
-        if status != "rejected":
-            try:  # the same manifest, but are the files still the ones we loaded?
-                check_files(folder, read_manifest(folder))
-            except DeliveryError as e:
-                return _reject(conn, folder, s, now, register, period, version, e, None, record=False)
-        detail = f"identical to the {status} delivery (manifest sha256 {sha})"
-        if status == "rejected":
-            detail += f"; earlier reason: {reason}"
+    # The same name and the same manifest as an accepted (or since superseded) delivery: a replay,
+    # provided the files are still the ones the manifest describes.
+    if previous and previous["status"] != "rejected" and sha is not None and previous["manifest_sha256"] == sha:
+        try:
+            manifest = read_manifest(folder)
+            check_files(folder, manifest)
+            hit = checks.sweep_identity_numbers(folder, exclude={f.path for f in manifest.files})
+            if hit is not None:
+                raise _privacy_error(hit, "in a file that is not a listed data file")
+        except DeliveryError as e:
+            return _reject(conn, folder, s, now, register, period, version, _with_sweep(folder, e), None,
+                           record=False)
         conn.execute("BEGIN TRANSACTION")
-        _log(conn, name, "replay", now, detail)
+        _log(conn, name, "replay", now, f"identical to the {previous['status']} delivery (manifest sha256 {sha})")
         conn.execute("COMMIT")
-        base = s.restricted if privacy else s.rejected if status == "rejected" else s.archive / "_replays"
-        target = base / f"{name}__{_stamp(now)}"
-        result = IngestResult(name, register, period, version, "replay",
-                              (f"replay of a rejected delivery: {reason}" if status == "rejected" else None),
-                              rows_manifest, loaded or 0, quarantined or 0, bool(privacy))
-        note = None if status != "rejected" else _rejection_note(
-            dataclasses.replace(result, reason=f"identical to an earlier rejected delivery: {reason}"), now)
-        return result, target, note
+        stored = Path(previous["stored_at"]) if previous["stored_at"] else None
+        # The first move never happened (it failed after the commit): the files go where the log says.
+        target = stored if stored is not None and not stored.exists() else s.archive / "_replays" / f"{name}__{_stamp(now)}"
+        result = IngestResult(name, register, period, version, "replay", None, previous["rows_manifest"],
+                              previous["rows_loaded"] or 0, previous["rows_quarantined"] or 0, False)
+        return result, target, None, now
 
     manifest: Manifest | None = None
     try:
         manifest = read_manifest(folder)                           # check 1
         check_files(folder, manifest)                              # check 2
+        hit = checks.sweep_identity_numbers(folder, exclude={f.path for f in manifest.files})
+        if hit is not None:                                        # check 5 on the manifest and non-data files
+            raise _privacy_error(hit, "in a file that is not a listed data file")
         reg = REGISTERS[manifest.register]
         staged = checks.stage_files(conn, folder, manifest)        # check 3
         n_ids, first = checks.find_identity_numbers(conn, reg)     # check 5 (before 4: see docs)
@@ -160,14 +187,19 @@ def _process(conn, folder: Path, s: Settings) -> tuple[IngestResult, Path | None
         if accepted is not None and manifest.version <= accepted[1]:
             raise DeliveryError("stale_version",
                                 f"version {manifest.version} <= accepted version {accepted[1]} ({accepted[0]})")
-        if previous is not None and previous[0] != "rejected":
-            raise DeliveryError("stale_version", f"delivery {name} was already {previous[0]} with other content")
+        if previous is not None and previous["status"] != "rejected":
+            raise DeliveryError("stale_version", f"delivery {name} was already {previous['status']} with other content")
         checks.find_row_defects(conn, reg, manifest.period)        # check 6
         n_bad, too_many = checks.threshold_reason(conn, manifest.rows, s.quarantine_threshold)  # check 7
         if too_many:
             raise DeliveryError("quarantine_threshold", too_many)
     except DeliveryError as e:
-        return _reject(conn, folder, s, now, register, period, version, e, manifest, previous=previous)
+        e = _with_sweep(folder, e)
+        if (previous is not None and previous["status"] == "rejected" and sha is not None
+                and previous["manifest_sha256"] == sha and previous["reason"] == e.reason(name)):
+            return _replay_rejection(conn, folder, s, now, register, period, version, previous, manifest)
+        return _reject(conn, folder, s, now, register, period, version, e, manifest,
+                       record=previous is None or previous["status"] == "rejected")
 
     # Accepted: one transaction for raw rows, quarantine, audit row, superseding, event.
     target = _free_target(s.archive / name, now)
@@ -204,19 +236,33 @@ def _process(conn, folder: Path, s: Settings) -> tuple[IngestResult, Path | None
         raise
     result = IngestResult(name, manifest.register, manifest.period, manifest.version, "accepted", None,
                           manifest.rows, loaded, n_bad, False)
-    return result, target, None
+    return result, target, None, now
+
+
+def _privacy_error(hit: tuple[str, int], where: str) -> DeliveryError:
+    file, line = hit
+    at = ("a value" if file == MANIFEST else f"row {line}" if file.lower().endswith(".parquet")
+          else f"line {line}")
+    return DeliveryError(
+        "privacy_breach",
+        f"{at} holds a valid national identity number ({where}). Nothing was loaded; the files were "
+        "moved to the restricted area.", file, privacy=True)
+
+
+def _with_sweep(folder: Path, e: DeliveryError) -> DeliveryError:
+    """A delivery refused for any other reason still goes to the restricted area (with a reason that
+    quotes nothing of it) when any of its files holds an identity number."""
+    if e.privacy:
+        return e
+    hit = checks.sweep_identity_numbers(folder)
+    return e if hit is None else _privacy_error(hit, f"found while refusing the delivery for {e.rule}")
 
 
 def _reject(conn, folder, s, now, register, period, version, e: DeliveryError, manifest: Manifest | None,
-            previous=None, record: bool = True) -> tuple[IngestResult, Path, str]:
+            record: bool = True):
+    """Record a refusal (one transaction) and say where the folder goes. ``record=False``: the
+    name's audit row belongs to an accepted/superseded delivery and stays; only an event is added."""
     name = folder.name
-    if not e.privacy:  # refused before (or without) parsing the files: still never keep an identity
-        hit = checks.sweep_identity_numbers(folder)  # number outside the restricted area
-        if hit is not None:
-            e = DeliveryError(
-                "privacy_breach",
-                f"line {hit[1]} holds a valid national identity number (found while refusing the delivery: "
-                f"{e.rule}). Nothing was loaded; the files were moved to the restricted area.", hit[0], privacy=True)
     reason = e.reason(name)
     base = s.restricted if e.privacy else s.rejected
     target = _free_target(base / name, now)
@@ -224,9 +270,7 @@ def _reject(conn, folder, s, now, register, period, version, e: DeliveryError, m
                           manifest.rows if manifest else None, 0, 0, e.privacy)
     conn.execute("BEGIN TRANSACTION")
     try:
-        # The delivery's audit row holds its latest outcome, except that an accepted or superseded
-        # delivery keeps its row: a refused re-send of the same name is then an event only.
-        if record and (previous is None or previous[0] == "rejected"):
+        if record:
             conn.execute("DELETE FROM audit.deliveries WHERE delivery = ?", [name])
             conn.execute(
                 "INSERT INTO audit.deliveries VALUES (?, ?, ?, ?, 'rejected', ?, ?, ?, ?, ?, 0, 0, ?, NULL, ?, ?, ?)",
@@ -238,7 +282,25 @@ def _reject(conn, folder, s, now, register, period, version, e: DeliveryError, m
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return result, target, _rejection_note(result, now)
+    return result, target, _rejection_note(name, reason, now), now
+
+
+def _replay_rejection(conn, folder, s, now, register, period, version, previous: dict, manifest: Manifest | None):
+    """The same manifest was rejected before and the checks give the same reason again: nothing
+    changes but an event; the folder joins the earlier one in the rejected (or restricted) area."""
+    name = folder.name
+    reason = previous["reason"]
+    privacy = bool(previous["privacy_breach"])
+    conn.execute("BEGIN TRANSACTION")
+    _log(conn, name, "replay", now, f"identical to the rejected delivery (manifest sha256 "
+                                    f"{previous['manifest_sha256']}); rejected again: {reason}")
+    conn.execute("COMMIT")
+    stored = Path(previous["stored_at"]) if previous["stored_at"] else None
+    base = s.restricted if privacy else s.rejected
+    target = stored if stored is not None and not stored.exists() else base / f"{name}__{_stamp(now)}"
+    result = IngestResult(name, register, period, version, "replay", f"replay of a rejected delivery: {reason}",
+                          previous["rows_manifest"], 0, 0, privacy)
+    return result, target, _rejection_note(name, reason, now, replay=True), now
 
 
 def ingest_inbox(settings: Settings | None = None) -> list[IngestResult]:

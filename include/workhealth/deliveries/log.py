@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workhealth import warehouse
+from workhealth import warehouse as _warehouse
 from workhealth.deliveries.inbox import scan_inbox
 
 FIELDS = ("delivery", "register", "period", "version", "status", "reason", "rows_manifest", "rows_loaded",
-          "rows_quarantined", "received_at", "processed_at")
+          "rows_quarantined", "received_at", "processed_at", "privacy_breach", "superseded_by", "produced_at",
+          "stored_at")
 
 
-def list_deliveries(warehouse_path: Path, inbox: Path | None = None) -> list[dict]:
+def list_deliveries(warehouse: Path, inbox: Path | None = None) -> list[dict]:
     """One dict per delivery seen (audit.deliveries), plus ``waiting`` folders of ``inbox``.
 
     Sorted by register, period, version. A missing warehouse file gives only the waiting ones.
     Timestamps are ISO strings (UTC).
     """
     out: list[dict] = []
-    path = Path(warehouse_path)
+    path = Path(warehouse)
     if path.is_file():
-        conn = warehouse.connect(path, read_only=True)
+        conn = _warehouse.connect(path, read_only=True)
         try:
             exists = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "
@@ -41,6 +42,7 @@ def list_deliveries(warehouse_path: Path, inbox: Path | None = None) -> list[dic
                 out.append(dict(delivery=f.name, register=f.register, period=f.period, version=f.version,
                                 status="waiting", reason="no manifest.json yet (still arriving)",
                                 rows_manifest=None, rows_loaded=None, rows_quarantined=None,
-                                received_at=None, processed_at=None))
+                                received_at=None, processed_at=None, privacy_breach=False, superseded_by=None,
+                                produced_at=None, stored_at=None))
     out.sort(key=lambda d: (d["register"] or "~", d["period"] or "", d["version"] or 0, d["delivery"]))
     return out
