@@ -28,10 +28,11 @@ demo: setup
 	$(BIN)/workhealth deliveries | tail -n 5
 
 test: setup
+	$(BIN)/ruff check include plugins dags tests benchmarks scripts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check . || true
+	$(BIN)/ruff check include plugins dags tests benchmarks scripts
 
 # Removes generated data (inbox, warehouse, archive, Airflow home) under data/.
 clean-data:

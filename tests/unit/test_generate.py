@@ -80,7 +80,7 @@ def defect_run(tmp_path_factory):
 def test_same_seed_gives_identical_bytes_and_other_seed_differs(tmp_path):
     a = generate(tmp_path / "a", start="2017-12", end="2018-02", scale=0.001, seed=42)
     b = generate(tmp_path / "b", start="2017-12", end="2018-02", scale=0.001, seed=42)
-    c = generate(tmp_path / "c", start="2017-12", end="2018-02", scale=0.001, seed=43)
+    generate(tmp_path / "c", start="2017-12", end="2018-02", scale=0.001, seed=43)
     fa, fb, fc = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
     assert fa == fb
     assert a["deliveries"] == b["deliveries"]
@@ -209,7 +209,7 @@ def test_work_related_episodes_every_month_with_era_coding(db):
     per_month = db.execute(f"""SELECT substr(end_date, 1, 7), count(*) FILTER (WHERE {WORK_RELATED})
                                FROM npr_episodes GROUP BY 1""").fetchall()
     assert len(per_month) == 36 and all(n > 0 for _, n in per_month)
-    era = dict(db.execute(f"""SELECT start_date < '2018-01-01', count(*) FROM npr_episodes
+    era = dict(db.execute("""SELECT start_date < '2018-01-01', count(*) FROM npr_episodes
                               WHERE debitor = '20' GROUP BY 1""").fetchall())
     assert era.get(True, 0) > 50 and era.get(False, 0) == 0  # debitor 20 only before 2018
     codes = dict(db.execute("""SELECT start_date >= '2018-01-01', count(*) FROM npr_episodes
