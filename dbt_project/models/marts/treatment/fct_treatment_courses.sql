@@ -1,0 +1,118 @@
+with
+
+episodes as (
+    select * from {{ ref('int_episodes_chained') }}
+),
+
+sick_leave_cases as (
+    select * from {{ ref('fct_sick_leave_cases') }}
+),
+
+person_months as (
+    select * from {{ ref('fct_person_month') }}
+),
+
+courses as (
+    select
+        course_id,
+        person_id,
+        health_trust,
+        any_value(rhf) as rhf,
+        min(start_date) as course_start,
+        max(end_date) as course_end,
+        count(*) as n_episodes,
+        -- the most intensive care level: 1 døgn > 2 dag > 3 poliklinisk, i.e. the lowest code
+        min(care_level) as care_level
+    from episodes
+    group by course_id, person_id, health_trust
+),
+
+-- main diagnosis, group and referral come from the first episode (earliest start_date, ties
+-- by episode_id), whose start_date is course_start
+first_episodes as (
+    select
+        course_id,
+        main_diagnosis,
+        diagnosis_group,
+        referral_date,
+        case
+            when referral_date is not null and referral_date <= start_date
+                then start_date - referral_date
+        end as waiting_days
+    from episodes
+    where is_first_episode
+),
+
+-- sick-leave cases of one person never overlap, so at most one covers course_start; a gap
+-- between certificates inside the case still counts as covered
+sick_leave_at_start as (
+    select
+        courses.course_id,
+        sick_leave_cases.case_id,
+        sick_leave_cases.case_start
+    from courses
+    inner join sick_leave_cases
+        on courses.person_id = sick_leave_cases.person_id
+        and courses.course_start between sick_leave_cases.case_start and sick_leave_cases.case_end
+),
+
+follow_up_targets as (
+    select
+        courses.course_id,
+        courses.person_id,
+        offsets.k,
+        cast(date_trunc('month', courses.course_end) + to_months(offsets.k) as date) as month
+    from courses
+    cross join (values (3), (6), (12)) as offsets (k)
+),
+
+-- fct_person_month only has months up to the horizon, so a follow-up month after the
+-- horizon finds no row and its state stays missing
+follow_up_states as (
+    select
+        follow_up_targets.course_id,
+        max(case when follow_up_targets.k = 3 then person_months.state end) as state_3m,
+        max(case when follow_up_targets.k = 6 then person_months.state end) as state_6m,
+        max(case when follow_up_targets.k = 12 then person_months.state end) as state_12m
+    from follow_up_targets
+    inner join person_months
+        on follow_up_targets.person_id = person_months.person_id
+        and follow_up_targets.month = person_months.month
+    group by follow_up_targets.course_id
+),
+
+final as (
+    select
+        courses.course_id,
+        courses.person_id,
+        courses.health_trust,
+        courses.rhf,
+        courses.course_start,
+        courses.course_end,
+        cast(courses.n_episodes as integer) as n_episodes,
+        cast(courses.care_level as integer) as care_level,
+        first_episodes.main_diagnosis,
+        first_episodes.diagnosis_group,
+        case
+            when courses.course_start < date '2018-01-01' then 'RASKERE_TILBAKE'
+            else 'HELSE_OG_ARBEID'
+        end as era,
+        first_episodes.referral_date,
+        cast(first_episodes.waiting_days as integer) as waiting_days,
+        sick_leave_at_start.case_id is not null as on_sick_leave_at_start,
+        cast(courses.course_start - sick_leave_at_start.case_start as integer) as sick_leave_days_at_start,
+        sick_leave_at_start.case_id as sick_leave_case_id,
+        follow_up_states.state_3m,
+        follow_up_states.state_6m,
+        follow_up_states.state_12m,
+        follow_up_states.state_3m = 'WORK' as rtw_3m,
+        follow_up_states.state_6m = 'WORK' as rtw_6m,
+        follow_up_states.state_12m = 'WORK' as rtw_12m,
+        follow_up_states.state_12m in ('UFOR', 'AAP', 'SYK') as hrb_12m
+    from courses
+    inner join first_episodes on courses.course_id = first_episodes.course_id
+    left join sick_leave_at_start on courses.course_id = sick_leave_at_start.course_id
+    left join follow_up_states on courses.course_id = follow_up_states.course_id
+)
+
+select * from final
