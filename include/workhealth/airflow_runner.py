@@ -18,7 +18,7 @@ from pathlib import Path
 from workhealth.settings import WAREHOUSE_POOL, Settings, airflow_environ
 
 #: The DAGs of one monthly cycle, in dependency order.
-PIPELINE_DAGS = ("ingest_deliveries",)
+PIPELINE_DAGS = ("ingest_deliveries", "build_marts")
 
 
 def _airflow_bin() -> str:

@@ -48,8 +48,9 @@ def path_options(f):
 def run(inbox, warehouse, out, as_json) -> None:
     """Run the whole pipeline once, in-process, the way the DAGs do.
 
-    Exit codes: 0 everything accepted; 3 at least one delivery was rejected (the others were
-    processed); 1 an unexpected error; 2 wrong usage.
+    Exit codes: 0 everything accepted and built; 3 at least one delivery was rejected (the
+    others were processed and built); 4 the dbt build failed (a model or test; named on the
+    output); 1 an unexpected error; 2 wrong usage.
     """
     from workhealth import pipeline
 
@@ -62,7 +63,8 @@ def run(inbox, warehouse, out, as_json) -> None:
             line = f"{d['status']:9} {d['delivery']}  loaded={d['rows_loaded']} quarantined={d['rows_quarantined']}"
             click.echo(line + (f"  reason: {d['reason']}" if d.get("reason") else ""))
         click.echo(f"{len(report.deliveries)} deliveries processed, {len(report.rejected)} rejected")
-        click.echo(f"warehouse: {s.warehouse}")
+        click.echo(report.build["summary"])
+        click.echo(f"warehouse: {s.warehouse} (marts in schema marts)")
     sys.exit(report.exit_code)
 
 

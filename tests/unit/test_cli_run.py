@@ -20,6 +20,8 @@ def test_run_clean_inbox_exits_0_and_reconciles(workhealth_env):
     for d in report["deliveries"]:
         assert d["status"] == "accepted"
         assert d["rows_loaded"] + d["rows_quarantined"] == d["rows_manifest"]
+    assert report["build"]["ok"] and report["build"]["failed"] == []
+    assert report["build"]["nodes"] > 100, "seeds, models, unit and data tests all ran"
 
 
 def test_run_with_a_rejected_delivery_exits_3_and_says_why(workhealth_env):

@@ -1,0 +1,90 @@
+"""Run dbt (the marts build) in a subprocess and read its results.
+
+A subprocess, not dbt's in-process runner: dbtRunner keeps its DuckDB connection (and so the
+single-writer lock) after it returns (dbt-labs/dbt-core#11980), and dbt's logging and pins
+stay out of the Airflow worker process. Per-node outcomes come from ``run_results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workhealth.settings import Settings
+
+
+@dataclass
+class NodeResult:
+    unique_id: str
+    status: str
+    message: str | None
+    failures: int | None
+    seconds: float
+
+
+@dataclass
+class DbtResult:
+    command: list[str]
+    returncode: int
+    nodes: list[NodeResult] = field(default_factory=list)
+    output_tail: str = ""
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.failed
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"dbt: {len(self.nodes)} nodes ok"
+        lines = [f"dbt failed (exit {self.returncode}):"]
+        lines += [f"  {n.status.upper()} {n.unique_id}: {n.message}" for n in self.failed]
+        if not self.failed:
+            lines.append(self.output_tail)
+        return "\n".join(lines)
+
+
+def _dbt_bin() -> str:
+    local = Path(sys.executable).with_name("dbt")
+    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
+
+
+def dbt_env(s: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WORKHEALTH_WAREHOUSE": str(s.warehouse),
+        "WORKHEALTH_DUCKDB_THREADS": str(s.duckdb_threads),
+        "WORKHEALTH_DUCKDB_MEMORY_LIMIT": s.duckdb_memory_limit,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+
+
+def dbt(args: list[str], s: Settings) -> DbtResult:
+    """Run ``dbt <args>`` against the warehouse; target and logs go under ``<out>/dbt``."""
+    target = s.out / "dbt" / "target"
+    logs = s.out / "dbt" / "logs"
+    cmd = [_dbt_bin(), *args, "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
+           str(s.dbt_project_dir), "--target-path", str(target), "--log-path", str(logs)]
+    s.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(cmd, env=dbt_env(s), text=True, capture_output=True, cwd=s.dbt_project_dir)
+    result = DbtResult(command=cmd, returncode=proc.returncode,
+                       output_tail="\n".join((proc.stdout + proc.stderr).splitlines()[-30:]))
+    results_file = target / "run_results.json"
+    if results_file.exists():
+        for r in json.loads(results_file.read_text())["results"]:
+            result.nodes.append(NodeResult(r["unique_id"], r["status"], r.get("message"),
+                                           r.get("failures"), float(r.get("execution_time") or 0)))
+    return result
+
+
+def build(s: Settings, select: str | None = None) -> DbtResult:
+    """``dbt build``: seeds, models and their tests; a failing test skips what depends on it."""
+    return dbt(["build", *(["--select", select] if select else [])], s)
