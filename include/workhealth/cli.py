@@ -81,7 +81,7 @@ def airflow_run(inbox, warehouse, out) -> None:
     states = airflow_runner.run_dags(s)
     for dag_id, state in states.items():
         click.echo(f"DAG {dag_id}: {state}")
-    click.echo(f"warehouse:  {s.warehouse}")
+    click.echo(f"warehouse:  {s.warehouse} (raw.*, audit.*, marts.*; dbt logs under {s.out / 'dbt'})")
     click.echo(f"accepted:   {s.archive}")
     click.echo(f"rejected:   {s.rejected}")
     click.echo(f"Airflow:    {s.airflow_home}")
