@@ -20,25 +20,9 @@ from pathlib import Path
 
 import duckdb
 
+from workhealth.warehouse import ensure_schemas
+
 MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
-LINEAGE = "_delivery VARCHAR, _period VARCHAR, _version INTEGER, _file VARCHAR, _row BIGINT, _loaded_at TIMESTAMP"
-
-RAW_DDL = {
-    "population": "person_id VARCHAR, birth_year BIGINT, sex BIGINT, municipality VARCHAR, death_date DATE",
-    "npr_episodes": (
-        "episode_id VARCHAR, person_id VARCHAR, health_trust VARCHAR, unit_id VARCHAR, care_level BIGINT, "
-        "referral_date DATE, start_date DATE, end_date DATE, main_diagnosis VARCHAR, "
-        "secondary_diagnoses VARCHAR, procedure_codes VARCHAR, debitor BIGINT"
-    ),
-    "nav_sickleave": (
-        "certificate_id VARCHAR, person_id VARCHAR, start_date DATE, end_date DATE, grade BIGINT, "
-        "diagnosis_system VARCHAR, diagnosis_code VARCHAR"
-    ),
-    "nav_aap": "decision_id VARCHAR, person_id VARCHAR, start_date DATE, end_date DATE",
-    "nav_disability": "decision_id VARCHAR, person_id VARCHAR, start_date DATE, end_date DATE, grade BIGINT",
-    "aareg_employment": "person_id VARCHAR, employer_id VARCHAR, month DATE, fte_pct DOUBLE, earnings_nok BIGINT",
-}
-
 P1, P2, P3, P4, P5 = (f"{i:016x}" for i in (0xA1, 0xA2, 0xA3, 0xA4, 0xA5))
 D = date.fromisoformat
 
@@ -154,23 +138,22 @@ def _lineage(register: str, period: str, version: int, row: int) -> tuple:
     return (f"{register}_{period}_v{version}", period, version, f"{register}.csv", row, None)
 
 
-def create(path: Path) -> Path:
-    """Write the fixture warehouse to ``path`` (replacing it) and return the path."""
+def create_empty(path: Path) -> duckdb.DuckDBPyConnection:
+    """A new warehouse file at ``path`` (replacing it) with the empty raw and audit tables,
+    created by ingestion's own DDL (workhealth.warehouse), so the fixture follows the contract."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
+    ensure_schemas(con)
+    return con
+
+
+def create(path: Path) -> Path:
+    """Write the fixture warehouse to ``path`` (replacing it) and return the path."""
+    path = Path(path)
+    con = create_empty(path)
     try:
-        con.execute("CREATE SCHEMA raw; CREATE SCHEMA audit")
-        for register, cols in RAW_DDL.items():
-            con.execute(f"CREATE TABLE raw.{register} ({cols}, {LINEAGE})")
-        con.execute(
-            "CREATE TABLE audit.deliveries (delivery VARCHAR PRIMARY KEY, register VARCHAR, period VARCHAR, "
-            "version INTEGER, status VARCHAR NOT NULL, reason VARCHAR, manifest_sha256 VARCHAR, "
-            "produced_at VARCHAR, schema_version INTEGER, rows_manifest BIGINT, rows_loaded BIGINT, "
-            "rows_quarantined BIGINT, privacy_breach BOOLEAN NOT NULL DEFAULT false, superseded_by VARCHAR, "
-            "received_at TIMESTAMP, processed_at TIMESTAMP, stored_at VARCHAR)"
-        )
         for register, period, version, status in DELIVERIES:
             con.execute(
                 "INSERT INTO audit.deliveries (delivery, register, period, version, status, schema_version) "

@@ -7,10 +7,6 @@ derived by hand from tests/dbt/fixture_warehouse.py.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +14,7 @@ import duckdb
 import pytest
 
 from fixture_warehouse import P1, P2, P3, P4, P5, create
+from reference_marts import compare
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
@@ -25,21 +22,11 @@ CODELISTS = REPO.parent / "shared" / "spec" / "codelists"
 D = date.fromisoformat
 
 
-def _dbt() -> str:
-    local = Path(sys.executable).with_name("dbt")
-    return str(local) if local.exists() else str(REPO / ".venv" / "bin" / "dbt")
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, dbt_build):
     tmp = tmp_path_factory.mktemp("dbt")
     warehouse = create(tmp / "warehouse.duckdb")
-    env = {**os.environ, "WORKHEALTH_WAREHOUSE": str(warehouse), "WORKHEALTH_DUCKDB_THREADS": "2",
-           "WORKHEALTH_DUCKDB_MEMORY_LIMIT": "2GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    cmd = [_dbt(), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-           "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    results = json.loads((tmp / "target" / "run_results.json").read_text())["results"]
+    proc, results = dbt_build(warehouse, tmp)
     return proc, results, warehouse
 
 
@@ -131,6 +118,10 @@ def test_coding_quality(con):
     assert got[("AHUS", D("2017-10-01"))] == [2, 1, 0, 0, 0, 2, 1, 0.5]
     assert got[("AHUS", D("2017-11-01"))] == [1, 0, 1, 1, 1, 0, 0, None]  # E-DROPPED is gone
     assert ("HBE", D("2018-06-01")) in got  # coding quality is not cut at the horizon
+
+
+def test_marts_agree_with_reference_implementation(con):
+    assert compare(con) == []
 
 
 @pytest.mark.skipif(not CODELISTS.is_dir(), reason=f"spec code lists not found at {CODELISTS} (../shared absent)")

@@ -1,10 +1,7 @@
-{#- Month ranges in which a person holds a non-default state, clipped to the month spine.
-    Priority: 1 DEAD > 2 UFOR > 3 AAP > 4 SYK (5 WORK comes from employment months). -#}
+{#- Month ranges in which a person holds a benefit state, clipped to the month spine.
+    Priority: 2 UFOR > 3 AAP > 4 SYK (1 DEAD comes from death_date, 5 WORK from employment,
+    both in fct_person_month / int_state_masks_aggregated). -#}
 with
-
-persons as (
-    select * from {{ ref('stg_population__persons') }}
-),
 
 disability as (
     select * from {{ ref('stg_nav_disability__decisions') }}
@@ -23,19 +20,6 @@ horizon as (
     where horizon_month is not null
 ),
 
--- DEAD when death_date is before the first day of the month: from the month after the
--- month of death on (a person dying mid-month, or on its first day, is not DEAD that month).
-deaths as (
-    select
-        person_id,
-        'DEAD' as state,
-        1 as state_priority,
-        cast(date_trunc('month', death_date) + interval 1 month as date) as from_month,
-        cast(null as date) as to_month
-    from persons
-    where death_date is not null
-),
-
 -- An interval covers month m when it covers at least one day of m: start_date <= last day
 -- of m and end_date >= first day of m, i.e. m between month(start_date) and month(end_date).
 -- A decision without end_date covers every day from start_date on. Rows whose end_date is
@@ -48,7 +32,7 @@ benefit_intervals as (
     select person_id, 'SYK' as state, 4 as state_priority, start_date, end_date from certificates
 ),
 
-benefit_month_ranges as (
+month_ranges as (
     select
         person_id,
         state,
@@ -59,20 +43,14 @@ benefit_month_ranges as (
     where end_date is null or end_date >= start_date
 ),
 
-unioned as (
-    select * from deaths
-    union all
-    select * from benefit_month_ranges
-),
-
 clipped as (
     select
-        unioned.person_id,
-        unioned.state,
-        unioned.state_priority,
-        greatest(unioned.from_month, horizon.first_month) as from_month,
-        least(coalesce(unioned.to_month, horizon.horizon_month), horizon.horizon_month) as to_month
-    from unioned
+        month_ranges.person_id,
+        month_ranges.state,
+        month_ranges.state_priority,
+        greatest(month_ranges.from_month, horizon.first_month) as from_month,
+        least(coalesce(month_ranges.to_month, horizon.horizon_month), horizon.horizon_month) as to_month
+    from month_ranges
     cross join horizon
 )
 

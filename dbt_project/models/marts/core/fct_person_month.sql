@@ -1,64 +1,50 @@
-{#- Representation: states are never expanded to days. Benefit decisions, certificates and
-    deaths are month-range intervals (int_state_intervals_unioned) range-joined to the month
-    spine; employment is aggregated per person and month; the best (lowest) priority per
-    person and month wins, and every other cell of the person x month grid is NONE. -#}
+{#- Representation: nothing is expanded to days or aggregated per person and month.
+    int_state_masks_aggregated holds, per person and state, a bit mask of the spine months in
+    which the state's condition holds (from month-range intervals and employment rows); here
+    every person of dim_person is crossed with the month spine and the first rule that holds
+    is read from death_date and the masks. The only join is per person (3.5 M rows). -#}
 with
 
 persons as (
-    select person_id from {{ ref('dim_person') }}
+    select person_id, death_date from {{ ref('dim_person') }}
 ),
 
 spine as (
-    select month from {{ ref('int_months_spined') }}
+    select * from {{ ref('int_months_spined') }}
 ),
 
-intervals as (
-    select * from {{ ref('int_state_intervals_unioned') }}
+state_masks as (
+    select * from {{ ref('int_state_masks_aggregated') }}
 ),
 
-employment_months as (
-    select * from {{ ref('int_employment_months_aggregated') }}
-),
-
-covered as (
-    select intervals.person_id, spine.month, intervals.state_priority
-    from intervals
-    inner join spine
-        on spine.month >= intervals.from_month
-        and spine.month <= intervals.to_month
-    union all
-    select person_id, month, 5 as state_priority
-    from employment_months
-),
-
-best as (
-    select person_id, month, min(state_priority) as state_priority
-    from covered
-    group by person_id, month
-),
-
-grid as (
-    select persons.person_id, spine.month
-    from persons
-    cross join spine
+person_masks as (
+    select
+        person_id,
+        max(month_masks) filter (where state = 'UFOR') as ufor_masks,
+        max(month_masks) filter (where state = 'AAP') as aap_masks,
+        max(month_masks) filter (where state = 'SYK') as syk_masks,
+        max(month_masks) filter (where state = 'WORK') as work_masks
+    from state_masks
+    group by person_id
 ),
 
 final as (
     select
-        grid.person_id,
-        grid.month,
-        case best.state_priority
-            when 1 then 'DEAD'
-            when 2 then 'UFOR'
-            when 3 then 'AAP'
-            when 4 then 'SYK'
-            when 5 then 'WORK'
+        persons.person_id,
+        spine.month,
+        case
+            -- DEAD: death_date before the first day of the month (a death during the month,
+            -- even on its first day, is not DEAD that month)
+            when persons.death_date < spine.month then 'DEAD'
+            when (person_masks.ufor_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'UFOR'
+            when (person_masks.aap_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'AAP'
+            when (person_masks.syk_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'SYK'
+            when (person_masks.work_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'WORK'
             else 'NONE'
         end as state
-    from grid
-    left join best
-        on grid.person_id = best.person_id
-        and grid.month = best.month
+    from persons
+    left join person_masks on persons.person_id = person_masks.person_id
+    cross join spine
 )
 
 select * from final
