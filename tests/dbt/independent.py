@@ -1,0 +1,287 @@
+"""An independent recomputation of the marts from the *archived raw delivery files*.
+
+Used by ``test_independent_check.py``. It shares nothing with the SQL nor with
+``reference_marts.py`` (which reads the warehouse's ``raw`` schema): it reads the archived
+delivery folders byte for byte (``csv`` + ``gzip``), decides itself which version of each
+register and period counts, and follows shared/spec/indicators.md sections 1-3 together with
+the project's own choices in docs/definitions.md:
+
+- a correction (higher version) replaces the lower version of the same register and period;
+- episodes / certificates: the newest delivered row per id (highest period, then version);
+- AAP / disability decisions: the newest delivered state per decision_id;
+- population: later snapshots supersede earlier ones person by person;
+- horizon: the last month M with all five monthly registers delivered for every month
+  first_month..M;
+- "as known at the horizon": courses use only work-related episodes ending on or before the
+  last day of the horizon month, sick-leave cases only certificates starting on or before it;
+- a decision or certificate whose end_date is before its start_date covers no day;
+- case_id = first certificate id, course_id = first episode id (ties by id).
+
+Plain loops, plain dates, no DuckDB.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+
+SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
+MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
+REGISTERS = MONTHLY + ("population",)
+FOLDER = re.compile(r"^(?P<register>[a-z_]+)_(?P<period>\d{4}-\d{2})_v(?P<version>\d+)$")
+ICD10 = re.compile(r"[A-Z][0-9]{2}[0-9A-Z]{0,2}")
+HRB = frozenset({"UFOR", "AAP", "SYK"})
+ERA_SWITCH = date(2018, 1, 1)
+SICK_LEAVE_GAP = 16
+COURSE_GAP = 90
+
+
+# --------------------------------------------------------------------------- small date helpers
+def d(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def month_start(value: date) -> date:
+    return value.replace(day=1)
+
+
+def add_months(month: date, k: int) -> date:
+    n = month.year * 12 + month.month - 1 + k
+    return date(n // 12, n % 12 + 1, 1)
+
+
+def month_last_day(month: date) -> date:
+    return add_months(month, 1) - timedelta(days=1)
+
+
+def period_month(period: str) -> date:
+    return date(int(period[:4]), int(period[5:7]), 1)
+
+
+# --------------------------------------------------------------------------- reading the archive
+def seed(name: str) -> list[dict]:
+    with open(SEEDS / f"{name}.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter=";"))
+
+
+def read_delivery(folder: Path) -> list[dict]:
+    """Every data row of one archived delivery (the files its manifest lists), '' as None."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    rows: list[dict] = []
+    for entry in manifest["files"]:
+        path = folder / entry["path"]
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        elif not path.name.endswith(".csv"):
+            raise ValueError(f"{path}: only CSV deliveries are read by the independent check")
+        reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""), delimiter=";", quotechar='"')
+        part = [{k: (v if v != "" else None) for k, v in r.items()} for r in reader]
+        assert len(part) == entry["rows"], f"{path}: {len(part)} rows, manifest says {entry['rows']}"
+        rows.extend(part)
+    return rows
+
+
+def archived_deliveries(archive: Path) -> dict[tuple[str, str], tuple[int, Path]]:
+    """(register, period) -> (version, folder) of the delivery that counts: the highest version."""
+    best: dict[tuple[str, str], tuple[int, Path]] = {}
+    for folder in sorted(p for p in archive.iterdir() if p.is_dir()):
+        m = FOLDER.match(folder.name)
+        if not m or m["register"] not in REGISTERS or not (folder / "manifest.json").exists():
+            continue
+        key, version = (m["register"], m["period"]), int(m["version"])
+        if key not in best or version > best[key][0]:
+            best[key] = (version, folder)
+    return best
+
+
+def load(archive: Path) -> dict:
+    """The registers as the contract says they are to be read (see module docstring)."""
+    chosen = archived_deliveries(archive)
+    by_register: dict[str, list[tuple[str, int, list[dict]]]] = defaultdict(list)
+    for (register, period), (version, folder) in sorted(chosen.items()):
+        by_register[register].append((period, version, read_delivery(folder)))
+
+    def newest(register: str, key: str) -> dict[str, dict]:
+        out: dict[str, tuple[tuple[str, int], dict]] = {}
+        for period, version, rows in by_register[register]:
+            for r in rows:
+                if r[key] not in out or (period, version) >= out[r[key]][0]:
+                    out[r[key]] = ((period, version), r)
+        return {k: v for k, (_, v) in out.items()}
+
+    persons: dict[str, dict] = {}
+    for _period, _version, rows in sorted(by_register["population"], key=lambda t: (t[0], t[1])):
+        for r in rows:  # a later snapshot supersedes person by person
+            persons[r["person_id"]] = r
+
+    periods = {reg: {p for p, _, _ in by_register[reg]} for reg in MONTHLY}
+    return {
+        "chosen": {f"{reg}_{per}_v{ver}" for (reg, per), (ver, _) in chosen.items()},
+        "periods": periods,
+        "persons": persons,
+        "episodes": list(newest("npr_episodes", "episode_id").values()),
+        "certificates": list(newest("nav_sickleave", "certificate_id").values()),
+        "aap": list(newest("nav_aap", "decision_id").values()),
+        "disability": list(newest("nav_disability", "decision_id").values()),
+        "employment": [r for _, _, rows in by_register["aareg_employment"] for r in rows],
+    }
+
+
+# --------------------------------------------------------------------------- horizon
+def horizon(periods: dict[str, set[str]]) -> tuple[date, date | None]:
+    """(first_month, horizon_month); horizon None when the first month lacks a register."""
+    every = set().union(*periods.values())
+    first = period_month(min(every))
+    month, last = first, None
+    while all(f"{month:%Y-%m}" in periods[reg] for reg in MONTHLY):
+        last = month
+        month = add_months(month, 1)
+    return first, last
+
+
+# --------------------------------------------------------------------------- 1. person-month states
+def _covers(start: date, end: date | None, month: date) -> bool:
+    """A span covers at least one day of the month (no end: open; end before start: no day)."""
+    if end is not None and end < start:
+        return False
+    return start <= month_last_day(month) and (end is None or end >= month)
+
+
+def person_months(data: dict, first: date, last: date) -> dict[tuple[str, date], str]:
+    months = []
+    m = first
+    while m <= last:
+        months.append(m)
+        m = add_months(m, 1)
+
+    spans: dict[str, dict[str, list]] = {"UFOR": defaultdict(list), "AAP": defaultdict(list),
+                                         "SYK": defaultdict(list)}
+    for state, rows in (("UFOR", data["disability"]), ("AAP", data["aap"]), ("SYK", data["certificates"])):
+        for r in rows:
+            spans[state][r["person_id"]].append((d(r["start_date"]), d(r["end_date"])))
+    fte: dict[tuple[str, date], float] = defaultdict(float)
+    for r in data["employment"]:
+        fte[(r["person_id"], period_month(r["month"]))] += float(r["fte_pct"])
+
+    out: dict[tuple[str, date], str] = {}
+    for pid, person in data["persons"].items():
+        death = d(person["death_date"])
+        for month in months:
+            if death is not None and death < month:
+                state = "DEAD"
+            elif any(_covers(s, e, month) for s, e in spans["UFOR"].get(pid, ())):
+                state = "UFOR"
+            elif any(_covers(s, e, month) for s, e in spans["AAP"].get(pid, ())):
+                state = "AAP"
+            elif any(_covers(s, e, month) for s, e in spans["SYK"].get(pid, ())):
+                state = "SYK"
+            elif fte.get((pid, month), 0.0) > 0:
+                state = "WORK"
+            else:
+                state = "NONE"
+            out[(pid, month)] = state
+    return out
+
+
+# --------------------------------------------------------------------------- 2. sick-leave cases
+def sick_leave_cases(data: dict, last: date) -> list[dict]:
+    cutoff = month_last_day(last)
+    per_person: dict[str, list[dict]] = defaultdict(list)
+    for r in data["certificates"]:
+        if d(r["start_date"]) <= cutoff:
+            per_person[r["person_id"]].append(r)
+    cases: list[dict] = []
+    for pid, certs in per_person.items():
+        certs.sort(key=lambda r: (d(r["start_date"]), r["certificate_id"]))
+        current = None
+        for r in certs:
+            start, end = d(r["start_date"]), d(r["end_date"])
+            if current is not None and start <= current["case_end"] + timedelta(days=SICK_LEAVE_GAP):
+                current["case_end"] = max(current["case_end"], end)
+                current["n_certificates"] += 1
+            else:
+                current = {"case_id": r["certificate_id"], "person_id": pid, "case_start": start,
+                           "case_end": end, "n_certificates": 1,
+                           "diagnosis_system": r["diagnosis_system"], "diagnosis_code": r["diagnosis_code"]}
+                cases.append(current)
+    return cases
+
+
+# --------------------------------------------------------------------------- 3. treatment courses
+def is_work_related(episode: dict, work_codes: set[str]) -> bool:
+    codes = (episode["procedure_codes"] or "").split("|")
+    return any(c in work_codes for c in codes) or (episode["debitor"] is not None and int(episode["debitor"]) == 20)
+
+
+def diagnosis_group(code: str | None, categories: set[str]) -> str:
+    if code is None or not ICD10.fullmatch(code) or code[:3] not in categories:
+        return "UNKNOWN"
+    return {"M": "MSK", "F": "MENTAL"}.get(code[0], "OTHER")
+
+
+def treatment_courses(data: dict, first: date, last: date, states: dict, cases: list[dict]) -> list[dict]:
+    work_codes = {r["code"] for r in seed("work_related_procedures")}
+    rhf_of = {r["health_trust"]: r["rhf"] for r in seed("health_trusts")}
+    categories = {r["category"] for r in seed("icd10_categories")}
+    cutoff = month_last_day(last)
+
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for e in data["episodes"]:
+        if d(e["end_date"]) <= cutoff and is_work_related(e, work_codes):
+            groups[(e["person_id"], e["health_trust"])].append(e)
+
+    cases_of: dict[str, list[dict]] = defaultdict(list)
+    for c in cases:
+        cases_of[c["person_id"]].append(c)
+
+    courses: list[dict] = []
+    for (pid, trust), episodes in groups.items():
+        episodes.sort(key=lambda e: (d(e["start_date"]), e["episode_id"]))
+        chains: list[list[dict]] = []
+        running_max = None
+        for e in episodes:
+            start, end = d(e["start_date"]), d(e["end_date"])
+            if chains and start <= running_max + timedelta(days=COURSE_GAP):
+                chains[-1].append(e)
+                running_max = max(running_max, end)
+            else:
+                chains.append([e])
+                running_max = end
+        for chain in chains:
+            head = chain[0]
+            start = min(d(e["start_date"]) for e in chain)
+            end = max(d(e["end_date"]) for e in chain)
+            referral = d(head["referral_date"])
+            head_start = d(head["start_date"])
+            covering = [c for c in cases_of.get(pid, ()) if c["case_start"] <= start <= c["case_end"]]
+            assert len(covering) <= 1, f"overlapping sick-leave cases of {pid}"
+            case = covering[0] if covering else None
+            row = {
+                "course_id": head["episode_id"], "person_id": pid, "health_trust": trust,
+                "rhf": rhf_of.get(trust), "course_start": start, "course_end": end,
+                "n_episodes": len(chain), "care_level": min(int(e["care_level"]) for e in chain),
+                "main_diagnosis": head["main_diagnosis"],
+                "diagnosis_group": diagnosis_group(head["main_diagnosis"], categories),
+                "era": "RASKERE_TILBAKE" if start < ERA_SWITCH else "HELSE_OG_ARBEID",
+                "referral_date": referral,
+                "waiting_days": (head_start - referral).days if referral is not None and referral <= head_start
+                else None,
+                "on_sick_leave_at_start": case is not None,
+                "sick_leave_days_at_start": (start - case["case_start"]).days if case else None,
+                "sick_leave_case_id": case["case_id"] if case else None,
+            }
+            for k in (3, 6, 12):
+                month = add_months(month_start(end), k)
+                state = states.get((pid, month)) if first <= month <= last else None
+                row[f"state_{k}m"] = state
+                row[f"rtw_{k}m"] = None if state is None else state == "WORK"
+            row["hrb_12m"] = None if row["state_12m"] is None else row["state_12m"] in HRB
+            courses.append(row)
+    return courses
