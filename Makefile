@@ -9,6 +9,7 @@ DEMO_SCALE ?= 0.01
 DEMO_START ?= 2016-01
 DEMO_END ?= 2019-12
 PYTEST_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: setup demo test clean-data lint
 
@@ -20,6 +21,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e .
 	@touch $@
 
+# The report tests drive Debian's Chromium headless (through playwright, which never downloads
+# a browser here). Installed once from Debian's packages; needs root or sudo.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium ($(CHROMIUM)) for the report tests" >&2; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium >/dev/null \
+	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update >/dev/null && \
+	       $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium >/dev/null; }
+
 # Generate a synthetic inbox, run every pipeline DAG through Airflow (SQLite metadata, DuckDB
 # warehouse, local folders under data/), then print where the results are.
 demo: setup
@@ -27,7 +36,7 @@ demo: setup
 	$(BIN)/workhealth airflow-run
 	$(BIN)/workhealth deliveries | tail -n 5
 
-test: setup
+test: setup $(CHROMIUM)
 	$(BIN)/ruff check include plugins dags tests benchmarks scripts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
