@@ -23,11 +23,11 @@ def _dbt() -> str:
     return str(local) if local.exists() else str(REPO / ".venv" / "bin" / "dbt")
 
 
-def run_dbt_build(warehouse: Path, tmp: Path) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """``dbt build`` against ``warehouse``; returns the process and run_results.json's results."""
+def run_dbt_build(warehouse: Path, tmp: Path, *command: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``dbt build`` (or ``command``) against ``warehouse``; returns the process and run_results.json's results."""
     env = {**os.environ, "WORKHEALTH_WAREHOUSE": str(warehouse), "WORKHEALTH_DUCKDB_THREADS": "2",
            "WORKHEALTH_DUCKDB_MEMORY_LIMIT": "2GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    cmd = [_dbt(), "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+    cmd = [_dbt(), *(command or ("build",)), "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
            "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     results_file = tmp / "target" / "run_results.json"

@@ -7,6 +7,8 @@ derived by hand from tests/dbt/fixture_warehouse.py.
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +51,26 @@ def test_build_succeeds(built):
     assert bad == []
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"seed", "model", "test", "unit_test"} <= kinds
+
+
+def test_docs_generate(built, dbt_build, tmp_path):
+    """`dbt docs generate` works and documents every public mart column (on a copy: the
+    module's read-only connection holds the warehouse)."""
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built[2], copy)
+    proc, _ = dbt_build(copy, tmp_path, "docs", "generate")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())["nodes"]
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"]
+    marts = {n["metadata"]["name"]: n for n in catalog.values() if n["metadata"]["schema"] == "marts"}
+    assert set(marts) >= {"dim_person", "fct_person_month", "fct_sick_leave_cases", "fct_treatment_courses",
+                          "fct_course_trajectories", "coding_quality_monthly"}
+    for uid, node in manifest.items():
+        if node["resource_type"] == "model" and node["schema"] == "marts":
+            assert node["description"], uid
+            catalog_columns = set(catalog[uid]["columns"])
+            undocumented = {c for c in catalog_columns if not node["columns"].get(c, {}).get("description")}
+            assert undocumented == set(), (uid, undocumented)
 
 
 def test_horizon(con):
