@@ -36,6 +36,11 @@ DEFECTS: dict[str, str] = {
     "arriving": "npr_episodes of the month after the end: data file written, no manifest.json (still arriving)",
     "bad_header": "aareg_employment of the last month: column fte_pct is delivered as stillingsprosent "
                   "(one missing and one unknown column)",
+    # Coding defects on demand (loaded as delivered; the quality gate judges them, docs/quality.md):
+    "diagnosis_outage": "npr_episodes of the first month: 30 % of episodes at every trust carry an invalid "
+                        "main diagnosis (a critical coding-quality finding: publication withheld)",
+    "uncoded_work_units": "npr_episodes of the middle month (v1): no episode carries a work-related code "
+                          "(work procedure codes and debitor 20 removed), so every work unit has a coding gap",
 }
 
 FORMATS = ("csv", "csv.gz", "parquet")
@@ -144,6 +149,10 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
                 table, kw = _unparseable(table, defect_rng), {"defect": "unparseable"}
             elif register == "nav_sickleave" and i == last and "over_threshold" in defects and table.num_rows:
                 table, kw = _over_threshold(table, defect_rng), {"defect": "over_threshold"}
+            elif register == "npr_episodes" and i == first and "diagnosis_outage" in defects and table.num_rows:
+                table, kw = _diagnosis_outage(table, defect_rng), {"defect": "diagnosis_outage"}
+            elif register == "npr_episodes" and i == mid and "uncoded_work_units" in defects and table.num_rows:
+                table, kw = _uncoded_work_units(table), {"defect": "uncoded_work_units"}
             out.write(register, period, table, produced, **kw)
             if register == "npr_episodes" and i == mid and "correction" in defects:
                 out.write(register, period, _correction(table, defect_rng), _produced_at(month + 1, 25),
@@ -209,6 +218,24 @@ def _over_threshold(table: pa.Table, rng: np.random.Generator) -> pa.Table:
     half = rows[: k // 2]
     t = _set(t, "end_date", half, [t["end_date"][int(r)].as_py()[:8] + "32" for r in half])
     return _set(t, "grade", rows[k // 2:], ["full"] * (k - k // 2))
+
+
+def _diagnosis_outage(table: pa.Table, rng: np.random.Generator) -> pa.Table:
+    from workhealth.generate.calibration import INVALID_DIAGNOSES
+
+    n = table.num_rows
+    hit = rng.random(n) < 0.30
+    bad = pa.array(np.array(INVALID_DIAGNOSES)[rng.integers(0, len(INVALID_DIAGNOSES), n)])
+    main = pc.if_else(pa.array(hit), bad, table["main_diagnosis"].combine_chunks())
+    return table.set_column(table.column_names.index("main_diagnosis"), "main_diagnosis", main)
+
+
+def _uncoded_work_units(table: pa.Table) -> pa.Table:
+    codes = [None if v is None else "|".join(c for c in v.split("|") if c not in ("OABI00", "OBBJ00")) or None
+             for v in table["procedure_codes"].to_pylist()]
+    debitor = pc.if_else(pc.equal(table["debitor"], 20), pa.scalar(None, table["debitor"].type), table["debitor"])
+    table = table.set_column(table.column_names.index("procedure_codes"), "procedure_codes", pa.array(codes, pa.string()))
+    return table.set_column(table.column_names.index("debitor"), "debitor", debitor)
 
 
 def _correction(table: pa.Table, rng: np.random.Generator) -> pa.Table:

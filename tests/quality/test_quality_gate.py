@@ -1,0 +1,221 @@
+"""The quality gate on generated inboxes: clean passes, each critical rule blocks, warnings only warn."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from quality_cycles import FIRST, MIDDLE, execute
+
+pytestmark = pytest.mark.slow
+
+ID_COLUMNS = {"episode_id", "person_id", "course_id", "case_id", "certificate_id", "decision_id", "employer_id",
+              "delivery", "row"}
+
+
+def _critical(result) -> set[str]:
+    return {f.expectation for f in result.critical}
+
+
+def test_clean_inbox_passes_and_keeps_its_run(clean_run):
+    s, report = clean_run
+    q = report.quality
+    assert q["publishable"], q["withheld_reason"]
+    assert report.exit_code == 0
+    assert not [f for f in q["findings"] if f["severity"] == "critical"]
+    assert set(q["periods"]) >= {"2017-12", "2018-01", "2018-02", "2018-03"}
+    assert set(q["periods"].values()) <= {"passed", "warning"}
+    run_dir = s.out / "quality" / "history" / q["run_id"]
+    kept = json.loads((run_dir / "result.json").read_text())
+    assert kept["run_id"] == q["run_id"] and kept["publishable"] is True
+    gx = json.loads((run_dir / "gx_validation_results.json").read_text())
+    assert set(gx) == {"raw_registers", "coding_quality_national", "coding_quality_by_trust", "public_marts"}
+    assert (s.out / "quality" / "index.html").exists()
+    assert (s.out / "quality" / "data_docs" / "index.html").exists()
+    assert list((s.out / "quality" / "data_docs" / "validations").rglob("*.html")), "GX rendered the validations"
+
+
+def test_diagnosis_outage_withholds_publication_and_says_why(outage_run):
+    s, cli = outage_run
+    assert cli.exit_code == 5, cli.output
+    assert "publication withheld" in cli.output
+    line = next(x for x in cli.output.splitlines() if "national_invalid_main_diagnosis_share" in x)
+    assert FIRST in line and "invalid_main_diagnosis_rate = 0." in line and "at most 0.2" in line
+    observed = float(re.search(r"invalid_main_diagnosis_rate = ([0-9.]+)", line).group(1))
+    assert 0.25 < observed < 0.40, "about 30 % plus the usual defects"
+
+    kept = json.loads((s.out / "quality" / "result.json").read_text())
+    assert kept["publishable"] is False
+    assert kept["periods"][FIRST] == "critical"
+    assert all(kept["periods"][p] != "critical" for p in kept["periods"] if p != FIRST)
+    finding = next(f for f in kept["findings"] if f["expectation"] == "national_invalid_main_diagnosis_share")
+    assert finding["severity"] == "critical" and finding["period"] == FIRST and finding["observed"] > 0.2
+    assert finding["samples"], "sample failing rows are fetched"
+    for row in finding["samples"]:
+        assert re.fullmatch(r"[0-9a-f]{16}", row["person_id"])
+        assert row["main_diagnosis"] is None or not re.fullmatch(r"[A-Z][0-9]{2}[0-9A-Z]{0,2}", row["main_diagnosis"]) \
+            or row["main_diagnosis"].startswith("XYZ")
+
+
+def test_uncoded_work_units_only_warn_and_name_the_trusts(uncoded_run):
+    s, report = uncoded_run
+    q = report.quality
+    assert q["publishable"], q["withheld_reason"]
+    assert report.exit_code == 0
+    gaps = [f for f in q["findings"] if f["expectation"] == "trust_work_unit_coding_gap" and f["period"] == MIDDLE]
+    assert gaps, "at least one trust with work-unit episodes in the month is named"
+    for f in gaps:
+        assert f["severity"] == "warning"
+        assert f["health_trust"] and f["health_trust"] in f["message"]
+        assert f["observed"] > 0.15
+    assert q["periods"][MIDDLE] == "warning"
+    assert any(f["expectation"] == "national_work_unit_coding_gap" and f["period"] == MIDDLE for f in q["findings"])
+
+
+def _period_row(s, sql: str) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+ONE_PM = "(SELECT min(rowid) FROM marts.fct_person_month WHERE month = DATE '2018-01-01')"
+
+# check(s) expected critical, period, injection into the copy of the clean warehouse
+CRITICAL_INJECTIONS = {
+    "person_month_with_two_states": (
+        {"person_month_key_unique", "one_state_per_person_month"}, "2018-01",
+        ["INSERT INTO marts.fct_person_month BY NAME SELECT * REPLACE "
+         "(CASE WHEN state = 'WORK' THEN 'NONE' ELSE 'WORK' END AS state) "
+         f"FROM marts.fct_person_month WHERE rowid = {ONE_PM}"]),
+    "person_month_without_state": (
+        {"one_state_per_person_month"}, "2018-01", [f"DELETE FROM marts.fct_person_month WHERE rowid = {ONE_PM}"]),
+    "state_outside_set": (
+        {"states_in_their_set"}, "2018-01", [f"UPDATE marts.fct_person_month SET state = 'SICK' WHERE rowid = {ONE_PM}"]),
+    "duplicate_course": (
+        {"treatment_course_key_unique"}, "2018-01",
+        ["INSERT INTO marts.fct_treatment_courses SELECT * FROM marts.fct_treatment_courses "
+         "WHERE course_start >= DATE '2018-01-01' AND course_start < DATE '2018-02-01' ORDER BY course_id LIMIT 1"]),
+    "duplicate_trajectory_row": (
+        {"course_trajectory_key_unique"}, "2018-01",
+        ["INSERT INTO marts.fct_course_trajectories SELECT * FROM marts.fct_course_trajectories "
+         "WHERE month = DATE '2018-01-01' LIMIT 1"]),
+    "duplicate_sick_leave_case": (
+        {"sick_leave_case_key_unique"}, "2018-01",
+        ["INSERT INTO marts.fct_sick_leave_cases SELECT * FROM marts.fct_sick_leave_cases "
+         "WHERE case_start >= DATE '2018-01-01' AND case_start < DATE '2018-02-01' LIMIT 1"]),
+    "duplicate_person": (
+        {"person_key_unique"}, "2018-01",
+        ["INSERT INTO marts.dim_person SELECT * FROM marts.dim_person WHERE snapshot_period = '2018-01' LIMIT 1"]),
+    "duplicate_coding_quality_row": (
+        {"coding_quality_key_unique"}, "2018-01",
+        ["INSERT INTO marts.coding_quality_monthly SELECT * FROM marts.coding_quality_monthly "
+         "WHERE month = DATE '2018-01-01' LIMIT 1"]),
+    "share_above_one": (
+        {"shares_between_0_and_1"}, "2018-01",
+        ["UPDATE marts.coding_quality_monthly SET work_related_rate = 1.5 WHERE rowid = "
+         "(SELECT min(rowid) FROM marts.coding_quality_monthly WHERE month = DATE '2018-01-01')"]),
+    "raw_person_id_not_a_pseudonym": (
+        {"person_id_format"}, "2018-01",
+        ["UPDATE raw.nav_sickleave SET person_id = 'P-0001' WHERE rowid = "
+         "(SELECT min(rowid) FROM raw.nav_sickleave WHERE _period = '2018-01')"]),
+    "raw_row_outside_ingestion": (
+        {"rows_match_delivery_log"}, "2018-01",
+        ["DELETE FROM raw.nav_sickleave WHERE rowid = (SELECT min(rowid) FROM raw.nav_sickleave "
+         "WHERE _period = '2018-01')"]),
+    "raw_repeated_key": (
+        {"keys_present_and_unique", "rows_match_delivery_log"}, "2018-01",
+        ["INSERT INTO raw.npr_episodes SELECT * FROM raw.npr_episodes WHERE _period = '2018-01' LIMIT 1"]),
+    "raw_value_outside_its_set": (
+        {"values_in_their_sets"}, "2018-01",
+        ["UPDATE raw.npr_episodes SET care_level = 7 WHERE rowid = "
+         "(SELECT min(rowid) FROM raw.npr_episodes WHERE _period = '2018-01')"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRITICAL_INJECTIONS))
+def test_each_critical_rule_blocks(name, warehouse_copy):
+    from workhealth.quality import validate
+
+    expected, period, statements = CRITICAL_INJECTIONS[name]
+    execute(warehouse_copy, *statements)
+    result = validate(warehouse_copy)
+    assert not result.publishable
+    assert _critical(result) == expected, result.withheld_reason()
+    assert {f.period for f in result.critical} == {period}
+    assert result.periods[period] == "critical"
+    reason = result.withheld_reason()
+    for check in expected:
+        assert check in reason and period in reason
+    for f in result.critical:
+        for row in f.samples:
+            assert set(row) <= ID_COLUMNS | {"health_trust", "course_start", "course_end", "month", "n_rows",
+                                             "states", "state", "n_states", "care_level"}, row
+
+
+# half the month's episodes at every trust carry the defect (counts of coding_quality_monthly)
+_CQ = "UPDATE marts.coding_quality_monthly SET {0} = n_episodes // 2 WHERE month = DATE '2018-01-01'"
+_JUMP = ("UPDATE marts.coding_quality_monthly SET n_invalid_main_diagnosis = n_invalid_main_diagnosis + "
+         "n_episodes // 10 WHERE month = DATE '2018-01-01'")
+
+# check expected to warn, its register (raw checks), period, injection into the copy
+WARNING_INJECTIONS = {
+    # a small delivery as ingestion would have loaded it: rows and the delivery log agree
+    "volume_drop": ("volume_against_previous_period", "nav_sickleave", MIDDLE,
+                    [f"DELETE FROM raw.nav_sickleave WHERE _period = '{MIDDLE}' AND hash(certificate_id) % 10 < 7",
+                     "UPDATE audit.deliveries SET rows_loaded = (SELECT count(*) FROM raw.nav_sickleave WHERE "
+                     f"_period = '{MIDDLE}') WHERE register = 'nav_sickleave' AND period = '{MIDDLE}' "
+                     "AND status = 'accepted'"]),
+    "nav_date_order": ("nav_date_order", "nav_aap", "2018-01",
+                       ["UPDATE raw.nav_aap SET end_date = start_date - 5 WHERE rowid = "
+                        "(SELECT min(rowid) FROM raw.nav_aap WHERE _period = '2018-01')"]),
+    "unknown_units": ("npr_unit_of_the_trust", "npr_episodes", "2018-01",
+                      ["UPDATE raw.npr_episodes SET unit_id = 'UKJENT' WHERE _period = '2018-01' "
+                       "AND hash(episode_id) % 10 = 0"]),
+    "missing_referrals": ("national_missing_referral_share", None, "2018-01", [_CQ.format("n_missing_referral")]),
+    "missing_referrals_per_trust": ("trust_missing_referral", None, "2018-01", [_CQ.format("n_missing_referral")]),
+    "referral_after_start": ("national_referral_after_start_share", None, "2018-01",
+                             [_CQ.format("n_referral_after_start")]),
+    "end_before_start": ("national_end_before_start_share", None, "2018-01", [_CQ.format("n_end_before_start")]),
+    # a rise of invalid diagnoses to about 11 %: far below the critical 20 %, but a jump
+    "invalid_diagnosis_jump": ("national_invalid_main_diagnosis_change", None, "2018-01", [_JUMP]),
+    "invalid_diagnosis_per_trust": ("trust_invalid_main_diagnosis", None, "2018-01", [_JUMP]),
+    "course_end_before_start": ("course_end_not_before_start", None, "2018-01",
+                                ["UPDATE marts.fct_treatment_courses SET course_end = course_start - 3 WHERE course_id = "
+                                 "(SELECT min(course_id) FROM marts.fct_treatment_courses WHERE course_start >= "
+                                 "DATE '2018-01-01' AND course_start < DATE '2018-02-01')"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WARNING_INJECTIONS))
+def test_each_warning_only_warns(name, warehouse_copy):
+    from workhealth.quality import validate
+
+    check, register, period, statements = WARNING_INJECTIONS[name]
+    execute(warehouse_copy, *statements)
+    result = validate(warehouse_copy)
+    assert result.publishable, result.withheld_reason()
+    hits = [f for f in result.findings if f.expectation == check and f.period == period]
+    assert hits, [f.message for f in result.findings]
+    assert all(f.severity == "warning" for f in hits)
+    if register:
+        assert {f.register for f in hits} == {register}
+    assert result.periods[period] in ("warning",)
+
+
+def test_every_check_of_the_catalogue_is_exercised_here():
+    from workhealth.quality import catalogue
+
+    checks = [c for suite in catalogue.load().suites for c in suite.checks]
+    critical = {c.name for c in checks if c.severity == "critical"}
+    warning = {c.name for c in checks if c.severity == "warning"}
+    blocked = set().union(*(e for e, _, _ in CRITICAL_INJECTIONS.values())) | {"national_invalid_main_diagnosis_share"}
+    warned = {c for c, _, _, _ in WARNING_INJECTIONS.values()} | {"trust_work_unit_coding_gap",
+                                                                    "national_work_unit_coding_gap"}
+    assert critical == blocked
+    assert warning == warned
