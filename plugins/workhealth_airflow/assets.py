@@ -1,4 +1,4 @@
-"""The assets the DAGs produce and consume. One asset per register's raw table."""
+"""The assets the DAGs produce and consume: one per register's raw table, and the latest release."""
 
 from __future__ import annotations
 
@@ -18,3 +18,6 @@ def raw_asset(register: str) -> Asset:
 RAW_ASSETS = {name: raw_asset(name) for name in REGISTERS}
 #: All five monthly registers: downstream builds wait until each has new data.
 MONTHLY_RAW_ASSETS = [RAW_ASSETS[name] for name in MONTHLY_REGISTERS]
+
+#: The newest indicator release (OUT/releases/latest), updated by build_marts' ``publish`` task.
+RELEASE_ASSET = Asset(name="releases.latest", uri="workhealth://releases/latest", group="releases")

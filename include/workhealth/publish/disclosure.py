@@ -1,0 +1,346 @@
+"""Disclosure control of the indicator tables (indicators.md section 6), as documented in
+docs/publishing.md.
+
+- primary: a published count of 1-4; a rate, share or median over fewer than 10 units;
+- a rate or share follows its unit count: suppressed whenever that count is (else
+  ``count * rate`` or ``count`` alone would give it away); ``n_patients`` follows ``n_courses``;
+- secondary: every count, and every ratio's additive numerator (``rate * units``), is protected
+  in every margin equation of its table, ``total = sum(parts)``: geography (country = its RHFs,
+  RHF = its trusts) and each category dimension (``all`` = its categories), with every other
+  dimension fixed. Complements are chosen smallest first. First a fast pass removes every
+  equation with exactly one unknown cell; then an exact audit (linear algebra over all margin
+  equations of a year at once) finds suppressed cells that are still determined by a
+  *combination* of equations, and adds complements until none is.
+- trajectories: the six shares of a row sum to one, so they are suppressed together; ``n`` is
+  linked to ``courses.n_courses`` of the same year, geography and diagnosis group (see
+  :func:`suppress_release`).
+
+Limits (also in docs/publishing.md): protection is against exact recovery by linear
+equations (subtraction), not against interval bounds (a suppressed cell is still known to lie
+between 0 and its total) nor against links between tables other than the one above.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from workhealth.publish.indicators import TableSpec
+
+MAX_SUPPRESSED_COUNT = 4  # counts 1..4 are primary-suppressed (0 is published)
+MIN_UNITS = 10  # rates, shares and medians need at least this many units
+
+#: Written into every release's metadata.json.
+RULES = {
+    "primary_counts": f"counts from 1 to {MAX_SUPPRESSED_COUNT} are suppressed; zeros are published",
+    "primary_ratios": f"rates, shares and medians over fewer than {MIN_UNITS} units are suppressed",
+    "follow": "a rate or share is suppressed when its unit count is; n_patients when n_courses is; "
+              "the six trajectory shares of a row together",
+    "secondary": "counts and rate numerators: complementary suppression, smallest cell first, in every "
+                 "margin (country = sum of RHFs, RHF = sum of its trusts, all = sum of the categories of "
+                 "each category dimension) until no suppressed cell is determined by the margin equations "
+                 "(checked exactly, by linear algebra over all equations of a year)",
+    "cross_table": "trajectories.n follows courses.n_courses of the same year, geography and diagnosis "
+                   "group, and the other way round where they are equal",
+}
+
+Equation = np.ndarray  # row indices: [total, part, part, ...]
+
+
+def margin_equations(df: pd.DataFrame, spec: TableSpec, geo_parent: dict) -> list[Equation]:
+    """Every ``total = sum(parts)`` of the table: one per total row and margin dimension."""
+    dims = list(spec.dims)
+    keys = list(df[dims].itertuples(index=False, name=None))
+    index = {k: i for i, k in enumerate(keys)}
+    gl, gc = dims.index("geo_level"), dims.index("geo_code")
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, k in enumerate(keys):
+        parent = geo_parent.get((k[gl], k[gc]))
+        if parent is not None and parent[0] in spec.geo_levels:
+            pk = list(k)
+            pk[gl], pk[gc] = parent
+            groups[("geo", tuple(pk))].append(i)
+        for dim in spec.categories:
+            d = dims.index(dim)
+            if k[d] != "all":
+                pk = list(k)
+                pk[d] = "all"
+                groups[(dim, tuple(pk))].append(i)
+    eqs = []
+    for (_, pk), parts in groups.items():
+        if pk not in index:
+            raise ValueError(f"{spec.name}: total row {pk} missing for parts {[keys[p] for p in parts]}")
+        eqs.append(np.array([index[pk], *parts]))
+    return eqs
+
+
+class _Margins:
+    """The equations of one table with a cell -> equations index and independent blocks."""
+
+    def __init__(self, df: pd.DataFrame, spec: TableSpec, geo_parent: dict):
+        self.eqs = margin_equations(df, spec, geo_parent)
+        self.by_cell: dict[int, list[int]] = defaultdict(list)
+        for e, eq in enumerate(self.eqs):
+            for i in eq:
+                self.by_cell[int(i)].append(e)
+        # Equations never cross the dimensions without a total (year, month_offset): one block each.
+        fixed = np.array(["|".join(map(str, k)) for k in df[list(spec.fixed)].itertuples(index=False, name=None)],
+                         dtype=object)
+        self.block_of = fixed
+        self.block_cells = {b: np.flatnonzero(fixed == b) for b in np.unique(fixed)}
+        #: (quantity, block) -> the unknown cells last audited safe there.
+        self.safe: dict[tuple[str, str], frozenset] = {}
+        self.blocks: dict[str, list[int]] = defaultdict(list)
+        for e, eq in enumerate(self.eqs):
+            self.blocks[fixed[eq[0]]].append(e)
+
+
+def _complement(eq: Equation, values: np.ndarray, unknown: np.ndarray, eligible: np.ndarray) -> int | None:
+    """The cell to suppress next in ``eq``: the smallest published non-zero part, else a zero
+    part, else the total. None when nothing in ``eq`` can be suppressed."""
+    parts = [int(i) for i in eq[1:] if not unknown[i] and eligible[i]]
+    nonzero = [i for i in parts if values[i] != 0]
+    for pool in (nonzero, parts):
+        if pool:
+            return min(pool, key=lambda i: (values[i], i))
+    total = int(eq[0])
+    return total if not unknown[total] and eligible[total] else None
+
+
+def _singletons(m: _Margins, values, unknown, eligible, added: set[int]) -> None:
+    """Suppress complements until no equation has exactly one unknown cell (in place)."""
+    queue = list(range(len(m.eqs)))
+    queued = set(queue)
+    while queue:
+        e = queue.pop()
+        queued.discard(e)
+        eq = m.eqs[e]
+        if int(unknown[eq].sum()) != 1:
+            continue
+        c = _complement(eq, values, unknown, eligible)
+        if c is None:
+            continue
+        unknown[c] = True
+        added.add(c)
+        for e2 in m.by_cell[c]:
+            if e2 not in queued:
+                queue.append(e2)
+                queued.add(e2)
+
+
+def determined_cells(m: _Margins, unknown: np.ndarray, blocks=None) -> dict[str, list[tuple[int, list[int]]]]:
+    """Unknown cells whose value follows from the margin equations and the published cells.
+
+    Cell j is determined iff its unit vector lies in the row space of the equations restricted
+    to the unknown cells (iff every null-space vector of that matrix is 0 at j). For each such
+    cell also the equations of one combination that determines it (a published cell in one of
+    them must be hidden to break it). Returns {block: [(cell, [equation ids]), ...]}.
+    """
+    found: dict[str, list[tuple[int, list[int]]]] = {}
+    for b in (m.blocks if blocks is None else blocks):
+        eq_ids = [e for e in m.blocks[b] if unknown[m.eqs[e]].any()]
+        hits = []
+        for component in _components(m, eq_ids, unknown):
+            hits += _determined_in(m, component, unknown)
+        if hits:
+            found[b] = hits
+    return found
+
+
+def _components(m: _Margins, eq_ids: list[int], unknown: np.ndarray) -> list[list[int]]:
+    """Split equations into groups that share no unknown cell (solved independently, and small)."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for e in eq_ids:
+        cells = [int(i) for i in m.eqs[e] if unknown[i]]
+        for c in cells[1:]:
+            parent[find(c)] = find(cells[0])
+        find(cells[0])
+    groups: dict[int, list[int]] = defaultdict(list)
+    for e in eq_ids:
+        groups[find(next(int(i) for i in m.eqs[e] if unknown[i]))].append(e)
+    return list(groups.values())
+
+
+def _determined_in(m: _Margins, eq_ids: list[int], unknown: np.ndarray) -> list[tuple[int, list[int]]]:
+    """Determined cells of one connected group of equations, each with the equations of a
+    combination that determines it. Rank-revealing QR of the transposed system: Q's columns
+    span the row space, so cell j is determined iff ||Q[j]|| = 1; the combination is then
+    R11^-1 Q[j]^T over the pivot equations."""
+    from scipy.linalg import qr, solve_triangular
+
+    cells = sorted({int(i) for e in eq_ids for i in m.eqs[e] if unknown[i]})
+    col = {c: j for j, c in enumerate(cells)}
+    a = np.zeros((len(eq_ids), len(cells)))
+    for r, e in enumerate(eq_ids):
+        for pos, i in enumerate(m.eqs[e]):
+            if unknown[i]:
+                a[r, col[int(i)]] += 1.0 if pos == 0 else -1.0
+    q, rr, piv = qr(a.T, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(rr))
+    rank = int((diag > 1e-9 * max(1.0, diag[0] if len(diag) else 1.0)).sum())
+    q = q[:, :rank]
+    leverage = (q ** 2).sum(axis=1)
+    hits = [c for c, j in col.items() if leverage[j] > 1 - 1e-9]
+    out = []
+    for c in hits:
+        lam = solve_triangular(rr[:rank, :rank], q[col[c]])
+        out.append((c, [eq_ids[piv[k]] for k in np.flatnonzero(np.abs(lam) > 1e-9)]))
+    return out
+
+
+def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.ndarray | None = None,
+            key: str = "") -> set[int]:
+    """Add complementary suppressions to ``unknown`` (in place) until no unknown cell is
+    determined by the margins. ``eligible``: cells that may be chosen as complements (cells the
+    reader knows anyway are not). ``key`` names the quantity (the audit cache). Returns the
+    cells added."""
+    eligible = np.ones(len(values), bool) if eligible is None else eligible
+    added: set[int] = set()
+    while True:
+        _singletons(m, values, unknown, eligible, added)
+        # Only blocks whose unknown cells changed since they were last audited safe (for this
+        # quantity) need the audit again: suppression is re-run as other measures add cells.
+        state = {b: frozenset(np.flatnonzero(unknown[cells]).tolist()) for b, cells in m.block_cells.items()}
+        dirty = [b for b in m.blocks if m.safe.get((key, b)) != state[b]]
+        if not dirty:
+            return added
+        found = determined_cells(m, unknown, dirty)
+        for b in dirty:
+            if b not in found:
+                m.safe[(key, b)] = state[b]
+        if not found:
+            return added
+        touched: set[int] = set()
+        for cell, eq_ids in (hit for hits in found.values() for hit in hits):
+            if touched.intersection(eq_ids):
+                continue  # this round's complement already broke that combination; re-audit
+            # Hide the smallest published cell of the equations that determine it.
+            pool = {int(i) for e in eq_ids for i in m.eqs[e] if not unknown[i] and eligible[i]}
+            if not pool:
+                raise RuntimeError(f"disclosure: cell {cell} stays determined and no complement is left")
+            c = min(pool, key=lambda i: (values[i] == 0, values[i], i))
+            unknown[c] = True
+            added.add(c)
+            touched.update(m.by_cell[c])
+
+
+class TableSuppression:
+    """Suppression state of one table: a flag per measure and row ('' | primary | secondary)."""
+
+    def __init__(self, df: pd.DataFrame, spec: TableSpec, geo_parent: dict):
+        self.df = df.reset_index(drop=True)
+        self.spec = spec
+        self.margins = _Margins(self.df, spec, geo_parent)
+        self.flags = {m.name: np.full(len(self.df), "", dtype=object) for m in spec.measures}
+        for m in spec.measures:
+            if m.kind == "count":
+                v = self.df[m.name].to_numpy()
+                self.flags[m.name][(v >= 1) & (v <= MAX_SUPPRESSED_COUNT)] = "primary"
+            else:
+                units = self.df[f"_units_{m.name}"].to_numpy()
+                self.flags[m.name][units < MIN_UNITS] = "primary"
+
+    def suppressed(self, name: str) -> np.ndarray:
+        return self.flags[name] != ""
+
+    def mark(self, name: str, cells, reason: str = "secondary") -> bool:
+        """Suppress ``cells`` (indices or mask) of measure ``name``; True when something changed."""
+        flags = self.flags[name]
+        mask = np.zeros(len(flags), bool)
+        mask[cells] = True
+        new = mask & (flags == "")
+        flags[new] = reason
+        return bool(new.any())
+
+    def run_counts(self) -> None:
+        for m in self.spec.measures:
+            if m.kind != "count":
+                continue
+            if m.follows:
+                self.mark(m.name, self.suppressed(m.follows))
+            unknown = self.suppressed(m.name)
+            added = protect(self.margins, self.df[m.name].to_numpy(), unknown, key=m.name)
+            self.mark(m.name, sorted(added))
+
+    def run_ratios(self) -> None:
+        ratios = [m for m in self.spec.measures if m.kind == "ratio"]
+        for m in ratios:
+            self.mark(m.name, self.suppressed(m.follows))
+        while True:
+            changed = False
+            for m in ratios:
+                num = self.df[f"_num_{m.name}"].to_numpy()
+                units = self.df[f"_units_{m.name}"].to_numpy()
+                # A numerator over 0 published units is known (0) even when the ratio is empty.
+                known_zero = (units == 0) & ~self.suppressed(m.follows)
+                unknown = self.suppressed(m.name) & ~known_zero
+                added = protect(self.margins, num, unknown, eligible=~known_zero, key=f"_num_{m.name}")
+                changed |= self.mark(m.name, sorted(added))
+            if self.spec.name == "trajectories":
+                # The six shares of a row sum to 1: one hidden share is recoverable from the others.
+                row = np.any([self.suppressed(m.name) for m in ratios], axis=0)
+                for m in ratios:
+                    changed |= self.mark(m.name, row)
+            if not changed:
+                return
+
+    def result(self) -> pd.DataFrame:
+        """The published table: dimension columns, then each measure and its flag."""
+        out = self.df[list(self.spec.dims)].copy()
+        for m in self.spec.measures:
+            values = self.df[m.name]
+            hidden = self.suppressed(m.name)
+            if m.kind == "count":
+                out[m.name] = pd.array(np.where(hidden, 0, values), dtype="Int64")
+                out.loc[hidden, m.name] = pd.NA
+            else:
+                v = values.astype("float64").round(m.decimals)
+                out[m.name] = v.where(~hidden & values.notna())
+            out[f"{m.name}_flag"] = pd.array(np.where(self.flags[m.name] == "", None, self.flags[m.name]),
+                                             dtype="string")
+        return out[self.spec.columns]
+
+
+def suppress_release(tables: dict[str, pd.DataFrame], specs: dict[str, TableSpec],
+                     geo_parent: dict) -> dict[str, pd.DataFrame]:
+    """Suppress the three tables of a release together; returns the published tables."""
+    state = {name: TableSuppression(df, specs[name], geo_parent) for name, df in tables.items()}
+    courses, trajectories = state.get("courses"), state.get("trajectories")
+    linked = courses is not None and trajectories is not None
+    if linked:
+        _link_courses_and_trajectories(courses, trajectories)
+    for st in state.values():
+        if not (linked and st in (courses, trajectories)):
+            st.run_counts()
+    for st in state.values():
+        st.run_ratios()
+    return {name: st.result() for name, st in state.items()}
+
+
+def _link_courses_and_trajectories(courses: TableSuppression, trajectories: TableSuppression) -> None:
+    """``trajectories.n`` at an offset where every course has a known state equals
+    ``courses.n_courses`` (care_level = era = all): each must be hidden where the other is."""
+    key = ["year", "geo_level", "geo_code", "diagnosis_group"]
+    c = courses.df
+    sel = (c["care_level"] == "all") & (c["era"] == "all") & c["geo_level"].isin(["country", "rhf"])
+    c_index = {k: i for k, i in zip(c.loc[sel, key].itertuples(index=False, name=None), c.index[sel])}
+    t = trajectories.df
+    t_course = np.array([c_index[k] for k in t[key].itertuples(index=False, name=None)], dtype=np.int64)
+    t_n = t["n"].to_numpy()
+    while True:
+        courses.run_counts()
+        trajectories.mark("n", courses.suppressed("n_courses")[t_course])
+        trajectories.run_counts()
+        c_n = c["n_courses"].to_numpy()[t_course]
+        leaks = trajectories.suppressed("n") & (t_n == c_n) & ~courses.suppressed("n_courses")[t_course]
+        if not courses.mark("n_courses", np.unique(t_course[leaks])):
+            return

@@ -1,0 +1,240 @@
+"""The static report ``OUT/report/index.html``: SVG charts inlined, no scripts, opens from disk.
+
+Every number comes from the release's files, read back after they were written: the
+suppressed indicator tables, and for coding quality the exported ``coding_quality_monthly``,
+of which only rates over at least ``MIN_UNITS`` episodes are shown (rates are not counts:
+they need no secondary suppression, and the counts themselves are not shown).
+A suppressed value is a gap in a line, never a zero.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from workhealth.publish.disclosure import MIN_UNITS
+from workhealth.publish.indicators import STATES
+
+_DTYPES = {"care_level": str, "diagnosis_group": str, "era": str, "geo_level": str, "geo_code": str}
+_STATE_COLOURS = {"WORK": "#2b8a3e", "SYK": "#f59f00", "AAP": "#e8590c", "UFOR": "#c92a2a",
+                  "NONE": "#adb5bd", "DEAD": "#343a40"}
+_GROUPS = ("MSK", "MENTAL", "OTHER", "UNKNOWN")
+_ERAS = {"RASKERE_TILBAKE": "Raskere tilbake", "HELSE_OG_ARBEID": "Helse og arbeid"}
+
+
+def _read(release: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(release / f"{name}.csv", sep=";", dtype=_DTYPES, keep_default_na=False,
+                       na_values=[""])
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})  # reproducible
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype: inlined in HTML
+
+
+def _figure(n: int, width: float = 4.2, height: float = 3.0):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, sharey=True)
+    return fig, list(axes[0])
+
+
+def _by_year(ax, df: pd.DataFrame, label_col: str, value: str, labels: dict | None = None,
+             years: list[int] | None = None) -> None:
+    """One line per ``label_col`` value over the years; suppressed years are gaps."""
+    for key, g in df.groupby(label_col, sort=True):
+        g = g.sort_values("year")
+        ax.plot(g["year"], g[value], marker="o", label=(labels or {}).get(key, key))
+    years = years or sorted(df["year"].unique())
+    if years:
+        ax.set_xticks(years, [str(y) for y in years])
+        ax.set_xlim(min(years) - 0.5, max(years) + 0.5)
+    if df[value].notna().sum() == 0:
+        ax.text(0.5, 0.5, "all values suppressed", transform=ax.transAxes, ha="center", color="#868e96")
+    ax.grid(alpha=0.3)
+
+
+def _legend(ax, **kwargs) -> None:
+    if ax.get_legend_handles_labels()[0]:  # nothing to label when every line is suppressed
+        ax.legend(**kwargs)
+
+
+def chart_courses_by_rhf(courses: pd.DataFrame) -> str:
+    d = courses[(courses.geo_level == "rhf") & (courses.diagnosis_group == "all") & (courses.era == "all")]
+    fig, axes = _figure(3)
+    years = sorted(courses["year"].unique())
+    for ax, level, title in zip(axes, ("1", "2", "3"), ("døgn (1)", "dag (2)", "poliklinisk (3)")):
+        _by_year(ax, d[d.care_level == level], "geo_code", "n_courses", years=years)
+        ax.set_title(f"care level {title}")
+        ax.set_xlabel("year of course start")
+    axes[0].set_ylabel("treatment courses")
+    _legend(axes[-1], title="RHF", fontsize=8)
+    return _svg(fig)
+
+
+def chart_sick_leave_by_era(courses: pd.DataFrame) -> str:
+    d = courses[(courses.geo_level == "country") & (courses.care_level == "all")
+                & (courses.diagnosis_group == "all") & (courses.era != "all")]
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    _by_year(a1, d, "era", "share_on_sick_leave_at_start", _ERAS)
+    a1.set_ylim(0, 1)
+    a1.set_title("share on sick leave at course start")
+    _by_year(a2, d, "era", "median_sick_leave_days_at_start", _ERAS)
+    a2.set_title("median days on sick leave at course start")
+    for a in (a1, a2):
+        a.set_xlabel("year of course start")
+    _legend(a1, fontsize=8)
+    return _svg(fig)
+
+
+def chart_rtw_by_diagnosis(outcomes: pd.DataFrame) -> str:
+    d = outcomes[(outcomes.geo_level == "country") & (outcomes.care_level == "all") & (outcomes.era == "all")
+                 & (outcomes.diagnosis_group != "all")]
+    fig, axes = _figure(3)
+    years = sorted(outcomes["year"].unique())
+    for ax, k in zip(axes, ("3m", "6m", "12m")):
+        _by_year(ax, d, "diagnosis_group", f"rtw_rate_{k}", years=years)
+        ax.set_title(f"at work {k[:-1]} months after the course")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("year of course end")
+    axes[0].set_ylabel("share at work")
+    _legend(axes[-1], title="diagnosis group", fontsize=8)
+    return _svg(fig)
+
+
+def chart_trajectories(trajectories: pd.DataFrame) -> str:
+    d = trajectories[(trajectories.geo_level == "country") & (trajectories.diagnosis_group == "all")]
+    years = sorted(y for y, g in d.groupby("year") if g["share_WORK"].notna().any())
+    fig, axes = _figure(max(1, len(years)), width=3.6, height=3.2)
+    for ax, year in zip(axes, years):
+        g = d[d.year == year].sort_values("month_offset")
+        ax.stackplot(g["month_offset"], *[g[f"share_{st}"].fillna(0) for st in STATES],
+                     labels=STATES, colors=[_STATE_COLOURS[st] for st in STATES], alpha=0.9)
+        hidden = g[g["share_WORK"].isna()]["month_offset"]
+        for t in hidden:  # suppressed months: hatched, not drawn as zero
+            ax.axvspan(t - 0.5, t + 0.5, color="white", hatch="///", alpha=0.8, lw=0)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlim(-12, 24)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"courses started in {year}")
+        ax.set_xlabel("months from course start")
+    axes[0].set_ylabel("share of courses in each state")
+    if years:
+        axes[-1].legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
+    else:
+        axes[0].text(0.5, 0.5, "all values suppressed", transform=axes[0].transAxes, ha="center")
+    return _svg(fig)
+
+
+def coding_quality_rates(cq: pd.DataFrame) -> pd.DataFrame:
+    """Yearly rates per health trust, kept only where the rate's denominator is >= MIN_UNITS."""
+    cq = cq.assign(year=pd.to_datetime(cq["month"]).dt.year)
+    g = cq.groupby(["health_trust", "year"], as_index=False)[
+        ["n_episodes", "n_invalid_main_diagnosis", "n_missing_referral", "n_work_unit_episodes",
+         "n_work_unit_not_work_related"]].sum()
+    out = g[["health_trust", "year"]].copy()
+    ok = g["n_episodes"] >= MIN_UNITS
+    out["invalid_main_diagnosis_rate"] = (g["n_invalid_main_diagnosis"] / g["n_episodes"]).where(ok)
+    out["missing_referral_rate"] = (g["n_missing_referral"] / g["n_episodes"]).where(ok)
+    ok_units = g["n_work_unit_episodes"] >= MIN_UNITS
+    out["work_unit_coding_gap"] = (g["n_work_unit_not_work_related"] / g["n_work_unit_episodes"]).where(ok_units)
+    return out
+
+
+def chart_coding_quality(rates: pd.DataFrame) -> str:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    measures = (("invalid_main_diagnosis_rate", "invalid main diagnosis"),
+                ("missing_referral_rate", "missing referral date"),
+                ("work_unit_coding_gap", "work units: not coded work-related"))
+    trusts = sorted(rates["health_trust"].unique())
+    years = sorted(rates["year"].unique())
+    if not trusts:
+        fig, ax = plt.subplots(figsize=(6, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no episodes delivered yet", ha="center")
+        return _svg(fig)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 0.28 * len(trusts) + 1.5), sharey=True)
+    for ax, (col, title) in zip(axes, measures):
+        grid = rates.pivot(index="health_trust", columns="year", values=col).reindex(index=trusts, columns=years)
+        cmap = plt.get_cmap("viridis").with_extremes(bad="#eeeeee")  # grey: not shown (< MIN_UNITS)
+        im = ax.imshow(np.ma.masked_invalid(grid.to_numpy(dtype=float)), aspect="auto", cmap=cmap, vmin=0)
+        ax.set_xticks(range(len(years)), [str(y) for y in years])
+        ax.set_yticks(range(len(trusts)), trusts, fontsize=7)
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.05)
+    return _svg(fig)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+figure{margin:2em 0}figcaption{font-size:.9em;color:#555;margin-top:.4em}svg{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
+.note{background:#f8f9fa;border-left:4px solid #adb5bd;padding:.5em 1em}"""
+
+
+def build_report(release: Path, target: Path) -> Path:
+    """Render ``target`` (OUT/report/index.html) from the release folder ``release``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update({"svg.hashsalt": "workhealth", "svg.fonttype": "none", "font.size": 9})
+    release = Path(release)
+    meta = json.loads((release / "metadata.json").read_text())
+    courses, outcomes, trajectories = (_read(release, n) for n in ("courses", "outcomes", "trajectories"))
+    cq = pd.read_parquet(release / "marts" / "coding_quality_monthly.parquet")
+    periods = meta["quality"]["periods"]
+    warnings = sorted(p for p, v in periods.items() if v == "warning")
+    rel = os.path.relpath(release, target.parent)
+    figures = [
+        ("courses-by-rhf", "Treatment courses per year by RHF and care level", chart_courses_by_rhf(courses),
+         "Work-oriented treatment courses by year of course start, per regional health authority (RHF)."),
+        ("sick-leave-by-era", "Sick leave at the start of the course: Raskere tilbake vs Helse og arbeid",
+         chart_sick_leave_by_era(courses),
+         "Raskere tilbake: courses started before 2018; Helse og arbeid: from 2018."),
+        ("rtw-by-diagnosis", "Return to work at 3, 6 and 12 months by diagnosis group",
+         chart_rtw_by_diagnosis(outcomes),
+         "Share of followed courses whose person is in the WORK state k months after the course ended."),
+        ("trajectories", "Benefit trajectories: state by month from 12 months before to 24 after the start",
+         chart_trajectories(trajectories),
+         "Share of courses in each person-month state; hatched months are suppressed."),
+        ("coding-quality", "Coding quality per health trust (yearly rates)", chart_coding_quality(
+            coding_quality_rates(cq)),
+         f"Rates over fewer than {MIN_UNITS} episodes are not shown (grey)."),
+    ]
+    body = ["<h1>Work-oriented treatment in specialist care</h1>",
+            "<p class='note'>Release <b>{}</b>, data up to <b>{}</b>, built {}. Suppressed values "
+            "(disclosure control: counts 1-4, rates over fewer than {} courses, and cells that would let "
+            "them be recovered) are left out of the charts as gaps.</p>".format(
+                html.escape(meta["release_id"]), html.escape(str(meta["horizon"])), html.escape(meta["built_at"]),
+                MIN_UNITS)]
+    if warnings:
+        body.append("<p class='note'>Quality warnings (published, see the quality report) for: "
+                    + html.escape(", ".join(warnings)) + "</p>")
+    for fid, title, svg, caption in figures:
+        body.append(f"<figure id='{fid}' class='chart'><h2>{html.escape(title)}</h2>{svg}"
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    files = "".join(f"<li><a href='{html.escape(rel)}/{f}'>{f}</a></li>"
+                    for t in meta["tables"].values() for f in t["files"])
+    body.append(f"<h2>Files of this release</h2><ul>{files}<li><a href='{html.escape(rel)}/metadata.json'>"
+                "metadata.json</a></li></ul>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>workhealth indicators {html.escape(meta['release_id'])}</title><style>{_CSS}</style>"
+            "</head><body>" + "\n".join(body) + "</body></html>\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,167 @@
+"""Course-level micro-data for the disclosure tests: a real in-memory DuckDB with the two marts
+the indicators read, and an independent check of the published tables (pandas/numpy only)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+STATES = ("WORK", "SYK", "AAP", "UFOR", "NONE", "DEAD")
+TRUSTS = {"T0": "R1", "T1": "R1", "T2": "R1", "T3": "R2", "T4": "R3"}  # R2 and R3 have one trust
+GROUPS = ("MSK", "MENTAL", "OTHER", "UNKNOWN")
+COUNTS = {"courses": ("n_courses", "n_patients"), "outcomes": ("n_followed_3m", "n_followed_6m", "n_followed_12m"),
+          "trajectories": ("n",)}
+RATIOS = {  # ratio -> its unit count column
+    "courses": {"share_on_sick_leave_at_start": "n_courses"},
+    "outcomes": {"rtw_rate_3m": "n_followed_3m", "rtw_rate_6m": "n_followed_6m", "rtw_rate_12m": "n_followed_12m",
+                 "hrb_rate_12m": "n_followed_12m"},
+    "trajectories": {f"share_{s}": "n" for s in STATES},
+}
+CATEGORIES = {"courses": ("care_level", "diagnosis_group", "era"), "outcomes": ("care_level", "diagnosis_group", "era"),
+              "trajectories": ("diagnosis_group",)}
+
+
+def course_frame(rows: list[dict]) -> pd.DataFrame:
+    """Fill a list of partial course dicts into marts.fct_treatment_courses rows."""
+    out = []
+    for i, r in enumerate(rows):
+        year = r.get("year", 2017)
+        start = date(year, r.get("month", 3), 1)
+        s3, s6, s12 = r.get("states", ("WORK", "WORK", "WORK"))
+        sick = r.get("sick_days")
+        out.append(dict(
+            course_id=f"E{i:05d}", person_id=r.get("person", f"P{i:05d}"), health_trust=r.get("trust", "T0"),
+            rhf=TRUSTS[r.get("trust", "T0")], course_start=start, course_end=date(year, r.get("end_month", 4), 1),
+            care_level=r.get("care", 3), diagnosis_group=r.get("group", "MSK"),
+            era="RASKERE_TILBAKE" if year < 2018 else "HELSE_OG_ARBEID", waiting_days=r.get("waiting", 30),
+            on_sick_leave_at_start=sick is not None, sick_leave_days_at_start=sick,
+            state_3m=s3, state_6m=s6, state_12m=s12,
+            rtw_3m=None if s3 is None else s3 == "WORK", rtw_6m=None if s6 is None else s6 == "WORK",
+            rtw_12m=None if s12 is None else s12 == "WORK",
+            hrb_12m=None if s12 is None else s12 in ("UFOR", "AAP", "SYK")))
+    return pd.DataFrame(out)
+
+
+def trajectory_frame(courses: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for cid in courses["course_id"]:
+        known = rng.integers(-12, 25, size=2)
+        lo, hi = int(known.min()), int(known.max())
+        for t in range(lo, hi + 1):
+            rows.append((cid, t, STATES[int(rng.choice(6, p=[.5, .2, .12, .08, .08, .02]))]))
+    return pd.DataFrame(rows, columns=["course_id", "month_offset", "state"])
+
+
+def marts_connection(courses: pd.DataFrame, trajectories: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.register("c", courses)
+    con.register("t", trajectories)
+    con.execute("""create table marts.fct_treatment_courses as select course_id, person_id, health_trust, rhf,
+        cast(course_start as date) as course_start, cast(course_end as date) as course_end,
+        cast(care_level as integer) as care_level, diagnosis_group, era, cast(waiting_days as integer) as waiting_days,
+        on_sick_leave_at_start, cast(sick_leave_days_at_start as integer) as sick_leave_days_at_start,
+        cast(state_3m as varchar) as state_3m, cast(state_6m as varchar) as state_6m,
+        cast(state_12m as varchar) as state_12m, cast(rtw_3m as boolean) as rtw_3m, cast(rtw_6m as boolean) as rtw_6m,
+        cast(rtw_12m as boolean) as rtw_12m, cast(hrb_12m as boolean) as hrb_12m from c""")
+    con.execute("""create table marts.fct_course_trajectories as
+        select course_id, cast(month_offset as integer) as month_offset, cast(state as varchar) as state from t""")
+    return con
+
+
+def publish_tables(courses: pd.DataFrame, trajectories: pd.DataFrame):
+    """(unsuppressed tables, published tables) through the real indicator SQL and suppression."""
+    from workhealth.publish import disclosure, indicators
+
+    con = marts_connection(courses, trajectories)
+    try:
+        raw = indicators.compute(con)
+        parents = indicators.geo_parents(con)
+    finally:
+        con.close()
+    specs = {t.name: t for t in indicators.TABLES}
+    published = disclosure.suppress_release({k: v.copy() for k, v in raw.items()}, specs, parents)
+    return raw, published
+
+
+# ---- independent checks -------------------------------------------------------------------
+
+def margin_groups(df: pd.DataFrame, table: str) -> list[list[int]]:
+    """Row positions of every margin equation [total, parts...], derived from the dimension values."""
+    dims = [c for c in ("year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era", "month_offset")
+            if c in df.columns]
+    rows = {tuple(r): i for i, r in enumerate(df[dims].itertuples(index=False, name=None))}
+    groups: dict[tuple, list[int]] = {}
+    gl, gc = dims.index("geo_level"), dims.index("geo_code")
+    for key, i in rows.items():
+        parents = []
+        if key[gl] == "health_trust":
+            parents.append(("geo", gl, gc, ("rhf", TRUSTS[key[gc]])))
+        elif key[gl] == "rhf":
+            parents.append(("geo", gl, gc, ("country", "NO")))
+        for dim in CATEGORIES[table]:
+            d = dims.index(dim)
+            if key[d] != "all":
+                parents.append((dim, d, None, "all"))
+        for name, a, b, value in parents:
+            pk = list(key)
+            if b is None:
+                pk[a] = value
+            else:
+                pk[a], pk[b] = value
+            groups.setdefault((name, tuple(pk)), [rows[tuple(pk)]]).append(i)
+    return list(groups.values())
+
+
+def unknown_cells(pub: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
+    """Per additive quantity: which cells a reader does not know (counts and rate numerators)."""
+    out = {c: pub[c].isna().to_numpy() for c in COUNTS[table]}
+    for ratio, units in RATIOS[table].items():
+        known_zero = pub[units].notna().to_numpy() & (pub[units].fillna(-1).to_numpy() == 0)
+        out[f"numerator of {ratio}"] = pub[ratio].isna().to_numpy() & ~known_zero
+    return out
+
+
+def determined(unknown: np.ndarray, groups: list[list[int]], block: np.ndarray) -> list[int]:
+    """Unknown cells fixed by the margin equations: a cell is determined iff its unit vector lies
+    in the row space of the equations restricted to the unknown cells. Per block (year, month
+    offset): equations never cross blocks."""
+    found = []
+    for b in np.unique(block[unknown]):
+        eqs = [g for g in groups if block[g[0]] == b and unknown[g].any()]
+        # Connected parts (equations sharing an unknown cell) are independent: solve each alone.
+        label = {int(c): int(c) for c in np.flatnonzero(unknown & (block == b))}
+
+        def root(x):
+            while label[x] != x:
+                x = label[x]
+            return x
+
+        for g in eqs:
+            cells = [i for i in g if unknown[i]]
+            for c in cells[1:]:
+                label[root(c)] = root(cells[0])
+        parts: dict[int, list] = {}
+        for g in eqs:
+            parts.setdefault(root(next(i for i in g if unknown[i])), []).append(g)
+        for part in parts.values():
+            cells = sorted({i for g in part for i in g if unknown[i]})
+            col = {c: j for j, c in enumerate(cells)}
+            a = np.zeros((len(part), len(cells)))
+            for r, g in enumerate(part):
+                for pos, i in enumerate(g):
+                    if unknown[i]:
+                        a[r, col[i]] += 1 if pos == 0 else -1
+            # Row space basis from a thin SVD: e_j lies in it iff its projection has norm 1.
+            _, s, vh = np.linalg.svd(a, full_matrices=False)
+            basis = vh[: int((s > 1e-9 * max(1.0, s[0])).sum())]
+            found += [c for c, j in col.items() if (basis[:, j] ** 2).sum() > 1 - 1e-9]
+    return found
+
+
+def block_keys(df: pd.DataFrame) -> np.ndarray:
+    cols = [c for c in ("year", "month_offset") if c in df.columns]
+    return df[cols].astype(str).agg("|".join, axis=1).to_numpy()

@@ -1,0 +1,179 @@
+"""Releases from a real (small) warehouse: files, format, metadata, values, immutability, and
+that only changed inputs (a corrected delivery) make a new release."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import stat
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from conftest import END, SCALE, SEED, START, settings_for
+
+TOTAL_DIMS = {"geo": ("country", "NO"), "care_level": "all", "diagnosis_group": "all", "era": "all"}
+
+
+@pytest.fixture(scope="module")
+def release(built_warehouse, tmp_path_factory):
+    from workhealth.publish import publish
+
+    root = tmp_path_factory.mktemp("release")
+    s = settings_for(root, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
+    quality = {"run_id": "q1", "publishable": True, "periods": {"2018-05": "passed", "2018-06": "warning"}}
+    return s, publish(s, quality)
+
+
+def _marts(warehouse: Path, sql: str) -> pd.DataFrame:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_release_has_the_three_tables_as_csv_and_parquet_with_exact_columns(release):
+    from workhealth.publish.indicators import TABLES
+
+    s, result = release
+    assert result.created and result.path == s.out / "releases" / result.release_id
+    for spec in TABLES:
+        csv_text = (result.path / f"{spec.name}.csv").read_text(encoding="utf-8")
+        header = csv_text.splitlines()[0].split(";")
+        assert header == spec.columns, spec.name
+        for m in spec.measures:  # the flag column right after its measure
+            assert header[header.index(m.name) + 1] == f"{m.name}_flag"
+        csv = pd.read_csv(io.StringIO(csv_text), sep=";", dtype=str, keep_default_na=False)
+        parquet = pd.read_parquet(result.path / f"{spec.name}.parquet")
+        assert list(parquet.columns) == spec.columns and len(parquet) == len(csv) > 0
+        for m in spec.measures:
+            empty = csv[m.name] == ""
+            assert (empty == csv[f"{m.name}_flag"].isin(["primary", "secondary"])).all(), "empty iff flagged"
+            assert (empty == parquet[m.name].isna()).all()
+            assert not csv[m.name].str.contains(",").any(), "decimal mark is '.'"
+        assert not csv["geo_level"].eq("health_trust").any() if spec.name == "trajectories" else True
+    assert set(pd.read_csv(result.path / "trajectories.csv", sep=";")["month_offset"]) == set(range(-12, 25))
+
+
+def test_release_files_are_read_only_and_latest_points_to_it(release):
+    s, result = release
+    for f in result.path.rglob("*"):
+        if f.is_file():
+            assert not f.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), f
+    latest = s.out / "releases" / "latest"
+    assert latest.is_symlink() and str(latest.readlink()) == result.release_id  # relative
+    assert not list((s.out / "releases").glob(".tmp-*"))
+
+
+def test_metadata_names_deliveries_horizon_definitions_quality_and_rules(release, built_warehouse):
+    from workhealth.deliveries.log import list_deliveries
+    from workhealth.publish.disclosure import RULES
+
+    s, result = release
+    meta = json.loads((result.path / "metadata.json").read_text())
+    accepted = [(d["register"], d["period"], d["version"]) for d in list_deliveries(s.warehouse)
+                if d["status"] == "accepted"]
+    assert sorted((d["register"], d["period"], d["version"]) for d in meta["deliveries"]) == sorted(accepted)
+    assert all(len(d["manifest_sha256"]) == 64 for d in meta["deliveries"])
+    horizon = _marts(s.warehouse, "select strftime(max(month), '%Y-%m') as h from marts.fct_person_month")["h"][0]
+    assert meta["horizon"] == horizon == END
+    assert meta["quality"]["periods"] == {"2018-05": "passed", "2018-06": "warning"}
+    assert meta["disclosure_rules"] == RULES
+    assert "dbt_project/models/marts/treatment/fct_treatment_courses.sql" in meta["definitions"]["files"]
+    assert set(meta["codelists"]["files"]) >= {"health_trusts", "diagnosis_groups", "icd10_categories"}
+    assert meta["fingerprint"] == result.fingerprint and meta["release_id"] == result.release_id
+    for name in ("fct_treatment_courses", "coding_quality_monthly", "fct_person_month"):
+        exported = pd.read_parquet(result.path / "marts" / f"{name}.parquet")
+        assert len(exported) == _marts(s.warehouse, f"select count(*) as n from marts.{name}")["n"][0]
+
+
+def _expected_courses(courses: pd.DataFrame) -> pd.DataFrame:
+    """Recompute the courses table unsuppressed with pandas: each course counted in all 24 cells."""
+    import itertools
+
+    rows = []
+    for c in courses.itertuples():
+        for geo in (("country", "NO"), ("rhf", c.rhf), ("health_trust", c.health_trust)):
+            for mask in itertools.product((0, 1), repeat=3):
+                cats = [str(v) if keep else "all" for v, keep in zip((c.care_level, c.diagnosis_group, c.era), mask)]
+                rows.append((c.course_start.year, *geo, *cats, c.person_id, c.on_sick_leave_at_start,
+                             c.sick_leave_days_at_start, c.waiting_days))
+    df = pd.DataFrame(rows, columns=["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era",
+                                     "person_id", "sick", "sick_days", "waiting"])
+    return df.groupby(["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era"]).agg(
+        n_courses=("person_id", "size"), n_patients=("person_id", "nunique"),
+        share_on_sick_leave_at_start=("sick", "mean"), median_sick_leave_days_at_start=("sick_days", "median"),
+        median_waiting_days=("waiting", "median")).reset_index()
+
+
+def test_published_values_equal_an_independent_recount(release):
+    s, result = release
+    courses = _marts(s.warehouse, "select * from marts.fct_treatment_courses")
+    expected = _expected_courses(courses)
+    published = pd.read_csv(result.path / "courses.csv", sep=";", dtype={"care_level": str})
+    keys = ["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era"]
+    assert sorted(map(tuple, published[keys].astype(str).values)) == sorted(map(tuple, expected[keys].astype(str).values)), \
+        "a row for exactly every combination with at least one course"
+    merged = published.merge(expected, on=keys, suffixes=("", "_expected"))
+    shown = 0
+    for col in ("n_courses", "n_patients", "share_on_sick_leave_at_start", "median_sick_leave_days_at_start",
+                "median_waiting_days"):
+        sel = merged[col].notna()
+        shown += int(sel.sum())
+        assert (merged.loc[sel, col] - merged.loc[sel, f"{col}_expected"].astype(float)).abs().max() < 1e-4, col
+    assert shown > 0, "something is published"
+    nat = merged[(merged.geo_level == "country") & (merged.care_level == "all") & (merged.diagnosis_group == "all")
+                 & (merged.era == "all")]
+    assert (nat["n_courses"] == nat["n_courses_expected"]).all(), "national totals per year are published"
+
+
+def test_refused_when_the_quality_gate_did_not_pass(built_warehouse, tmp_path):
+    from workhealth.publish import publish
+
+    s = settings_for(tmp_path, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
+    with pytest.raises(ValueError, match="publication withheld"):
+        publish(s, {"publishable": False, "periods": {"2018-12": "critical"}})
+    assert not (s.out / "releases").exists() or not any((s.out / "releases").iterdir())
+
+
+def _tree_hashes(folder: Path) -> dict[str, str]:
+    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_warehouse, quality_ok, tmp_path):
+    from workhealth import transform
+    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.generate import generate
+    from workhealth.publish import publish
+
+    s = settings_for(own_warehouse)
+    first = publish(s, quality_ok)
+    assert first.created
+    again = publish(s, quality_ok)
+    assert not again.created and again.release_id == first.release_id
+    assert len([p for p in (s.out / "releases").iterdir() if not p.name.startswith(".")]) == 2  # release + latest
+    before = _tree_hashes(first.path)
+
+    # The same generator run with its correction defect writes an identical v1 plus a v2 of the
+    # middle npr_episodes month: deliver only that v2.
+    other = tmp_path / "with-correction"
+    summary = generate(other, start=START, end=END, scale=SCALE, seed=SEED, defects=["correction"])
+    v2 = next(d for d in summary["deliveries"] if d["version"] == 2)
+    shutil.copytree(other / v2["delivery"], s.inbox / v2["delivery"])
+    assert [r.status for r in ingest_inbox(s)] == ["accepted"]
+    assert transform.build(s).ok
+
+    corrected = publish(s, quality_ok)
+    assert corrected.created and corrected.release_id != first.release_id
+    assert _tree_hashes(first.path) == before, "the older release is left intact"
+    assert (s.out / "releases" / "latest").resolve() == corrected.path
+    meta = json.loads((corrected.path / "metadata.json").read_text())
+    assert meta["previous_release"] == first.release_id
+    used = {(d["register"], d["period"]): d["version"] for d in meta["deliveries"]}
+    assert used[("npr_episodes", v2["period"])] == 2

@@ -1,0 +1,68 @@
+"""The report in real headless Chromium (Debian's, through playwright): it renders from disk
+with no console error, and every chart is there as inline SVG. Keeps a screenshot."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from conftest import settings_for
+
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"  # gitignored
+CHARTS = ("courses-by-rhf", "sick-leave-by-era", "rtw-by-diagnosis", "trajectories", "coding-quality")
+
+
+def test_report_renders_offline_with_every_chart(built_warehouse, tmp_path, quality_ok):
+    from playwright.sync_api import sync_playwright
+
+    from workhealth.publish import publish
+
+    s = settings_for(tmp_path, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
+    result = publish(s, quality_ok)
+    page_html = result.report_path.read_text()
+    assert "<script" not in page_html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page_html), "no external resources"
+    assert "2018-06" in page_html, "the warning period is named"
+
+    errors, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(result.report_path.as_uri())
+            for chart in CHARTS:
+                svg = page.locator(f"figure#{chart} svg")
+                assert svg.count() == 1, chart
+                box = svg.bounding_box()
+                assert box and box["width"] > 200 and box["height"] > 100, chart
+            assert result.release_id in page.locator("p.note").first.inner_text()
+            link = page.locator("a", has_text="courses.csv").get_attribute("href")
+            assert (result.report_path.parent / link).resolve() == result.path / "courses.csv"
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(u.startswith("file://") for u in requests), "works offline: nothing but local files"
+    assert shot.stat().st_size > 20_000
+    ARTEFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTEFACTS / "publish_report.png")
+
+
+def test_report_shows_only_coding_quality_rates_over_ten_episodes():
+    from workhealth.publish.report import coding_quality_rates
+
+    cq = pd.DataFrame({
+        "health_trust": ["A", "A", "B"], "month": pd.to_datetime(["2018-01-01", "2018-02-01", "2018-01-01"]),
+        "n_episodes": [6, 5, 9], "n_invalid_main_diagnosis": [1, 0, 1], "n_missing_referral": [0, 1, 2],
+        "n_work_unit_episodes": [4, 5, 9], "n_work_unit_not_work_related": [1, 1, 3]})
+    rates = coding_quality_rates(cq).set_index("health_trust")
+    assert rates.loc["A", "invalid_main_diagnosis_rate"] == 1 / 11  # 11 episodes over the year
+    assert pd.isna(rates.loc["A", "work_unit_coding_gap"])  # 9 work-unit episodes < 10
+    assert rates[["invalid_main_diagnosis_rate", "missing_referral_rate"]].loc["B"].isna().all()
