@@ -1,8 +1,9 @@
-"""Build the curated marts with dbt once new register data is in the warehouse.
+"""Build the curated marts with dbt, validate them and publish, once new register data is in.
 
-Scheduled on the raw register assets (any of them): every accepted delivery or correction
-triggers a rebuild. Runs one ``dbt build`` (seeds, staging, intermediate, marts and all dbt
-tests) in a subprocess, inside the one-slot ``duckdb_warehouse`` pool.
+Scheduled on the raw register assets (any of them: every accepted delivery or correction
+triggers a rebuild) or the monthly cycle (``WORKHEALTH_MONTHLY_CYCLE``). Runs one ``dbt build``
+(seeds, staging, intermediate, marts and all dbt tests) in a subprocess, then the quality gate,
+then publishing, each inside the one-slot ``duckdb_warehouse`` pool.
 
 Triage notes:
 - Failed *without retries* with ``FAIL test...`` or ``ERROR model...`` lines: a dbt test or model
@@ -12,15 +13,26 @@ Triage notes:
   then clear the task.
 - Failed *after retries*: dbt could not run (warehouse locked by another process, out of memory
   or disk). Fix the cause and clear the task; the build is idempotent.
+- ``validate`` failed *without retries* with ``publication withheld``: a critical quality check
+  failed; the message names the expectation, the period and the observed value, and
+  ``<WORKHEALTH_OUT>/quality/index.html`` shows sample rows. Nothing is published (the newest
+  release stays ``latest``). Ask the register for a corrected delivery, or (if the threshold is
+  wrong) change ``expectations/thresholds.yml`` through review; then clear the task.
+- ``publish`` *skipped*: nothing changed since the latest release (same deliveries, definitions
+  and code lists): no new release, no asset event; normal. ``publish`` *failed*: the message
+  names the cause (disk, a release folder that already exists); no half release is left
+  (releases are renamed into place whole), ``latest`` still points to the previous one. Fix and
+  clear the task. Releases: ``<WORKHEALTH_OUT>/releases/``, report ``<WORKHEALTH_OUT>/report/``.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from workhealth_airflow import transform
-from workhealth_airflow.assets import RAW_ASSETS
-from workhealth_airflow.defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
+from workhealth_airflow import publish as publishing
+from workhealth_airflow import quality, transform
+from workhealth_airflow.assets import RAW_ASSETS, RELEASE_ASSET
+from workhealth_airflow.defaults import DEFAULT_ARGS, WAREHOUSE_POOL, monthly_or_assets
 
 
 def _any_raw_asset():
@@ -31,8 +43,9 @@ def _any_raw_asset():
 
 
 @dag(
-    schedule=_any_raw_asset(),
-    start_date=START_DATE,
+    schedule=monthly_or_assets(_any_raw_asset()),
+    # No start_date: a first start waits for the next monthly cycle instead of running the last
+    # one at once (docs/operations.md); backfills name their own dates.
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -44,7 +57,18 @@ def build_marts():
     def dbt_build() -> dict:
         return transform.dbt_build()
 
-    dbt_build()
+    @task(pool=WAREHOUSE_POOL)
+    def validate() -> dict:
+        return quality.validate()
+
+    # Runs only after validate succeeded, i.e. the quality gate passed (its result is the input).
+    @task(pool=WAREHOUSE_POOL, outlets=[RELEASE_ASSET])
+    def publish(quality_result: dict, **context) -> dict:
+        return publishing.publish(quality_result, context)
+
+    checked = validate()
+    dbt_build() >> checked
+    publish(checked)
 
 
 build_marts()

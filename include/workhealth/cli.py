@@ -12,6 +12,7 @@ import click
 from workhealth import settings as _settings
 from workhealth.deliveries.cli import deliveries_command, ingest_command
 from workhealth.generate.cli import generate_command
+from workhealth.sql import sql_command
 
 
 def settings_with(inbox=None, warehouse=None, out=None) -> _settings.Settings:
@@ -28,6 +29,7 @@ def main() -> None:
 main.add_command(generate_command)
 main.add_command(ingest_command)
 main.add_command(deliveries_command)
+main.add_command(sql_command)
 
 _paths = [
     click.option("--inbox", type=click.Path(file_okay=False), help="Inbox of deliveries [WORKHEALTH_INBOX]."),
@@ -50,7 +52,8 @@ def run(inbox, warehouse, out, as_json) -> None:
 
     Exit codes: 0 everything accepted and built; 3 at least one delivery was rejected (the
     others were processed and built); 4 the dbt build failed (a model or test; named on the
-    output); 1 an unexpected error; 2 wrong usage.
+    output); 5 publication withheld by a critical quality finding (expectation, period and
+    value named on the output); 1 an unexpected error; 2 wrong usage.
     """
     from workhealth import pipeline
 
@@ -64,6 +67,15 @@ def run(inbox, warehouse, out, as_json) -> None:
             click.echo(line + (f"  reason: {d['reason']}" if d.get("reason") else ""))
         click.echo(f"{len(report.deliveries)} deliveries processed, {len(report.rejected)} rejected")
         click.echo(report.build["summary"])
+        if report.quality is not None:
+            click.echo(report.quality["summary"])
+            if not report.quality["publishable"]:
+                click.echo(report.quality["withheld_reason"])
+        if report.publish is not None:
+            p = report.publish
+            state = "new release" if p["created"] else "no change since release"
+            click.echo(f"{state} {p['release_id']}: {p['path']}")
+            click.echo(f"report: {p['report_path']}")
         click.echo(f"warehouse: {s.warehouse} (marts in schema marts)")
     sys.exit(report.exit_code)
 
@@ -86,6 +98,27 @@ def airflow_run(inbox, warehouse, out) -> None:
     click.echo(f"rejected:   {s.rejected}")
     click.echo(f"Airflow:    {s.airflow_home}")
     sys.exit(0 if all(v == "success" for v in states.values()) else 1)
+
+
+@main.command()
+@click.option("--port", type=int, default=8080, show_default=True, help="Port of the Airflow UI and API.")
+def up(port) -> None:
+    """Start Airflow on this machine in the background (UI, scheduler, dag-processor, triggerer).
+
+    The DAGs are loaded and unpaused and the inbox is polled every minute, so a delivery dropped
+    into the inbox is ingested, built, validated and published by itself. ``workhealth down`` stops it.
+    """
+    from workhealth import airflow_runner
+
+    sys.exit(airflow_runner.up(_settings.load(), port=port, echo=click.echo))
+
+
+@main.command()
+def down() -> None:
+    """Stop the Airflow started by ``workhealth up``."""
+    from workhealth import airflow_runner
+
+    sys.exit(airflow_runner.down(_settings.load(), echo=click.echo))
 
 
 @main.command("airflow", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

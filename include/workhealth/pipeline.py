@@ -1,8 +1,9 @@
 """The whole pipeline as plain function calls: the same stage functions the DAGs run.
 
 ``workhealth run`` calls :func:`run`; the Airflow DAGs call the same stage functions one task
-at a time. Stages so far: ingestion, then the dbt build of the marts. (Validation and
-publishing join here.)
+at a time. Stages so far: ingestion, the dbt build of the marts, then validation (the quality
+gate, which runs only after a successful build), then publishing (a new indicator release and
+the report, only when the gate passed; workhealth.publish).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_DELIVERY_REJECTED = 3
 EXIT_BUILD_FAILED = 4
+EXIT_PUBLICATION_WITHHELD = 5
 
 
 @dataclass
@@ -23,6 +25,12 @@ class RunReport:
     deliveries: list[dict] = field(default_factory=list)
     #: ``None`` when the build did not run; else ``{"ok", "nodes", "failed": [..], "summary"}``.
     build: dict | None = None
+    #: ``None`` when validation did not run (no successful build); else ``QualityResult.to_dict()``
+    #: plus ``"withheld_reason"`` (empty when publishable).
+    quality: dict | None = None
+    #: ``None`` when publishing did not run (no build, or withheld by the quality gate); else
+    #: ``PublishResult.to_dict()`` (release_id, created, path, report_path, fingerprint, horizon).
+    publish: dict | None = None
 
     @property
     def rejected(self) -> list[dict]:
@@ -32,6 +40,8 @@ class RunReport:
     def exit_code(self) -> int:
         if self.build is not None and not self.build["ok"]:
             return EXIT_BUILD_FAILED
+        if self.quality is not None and not self.quality["publishable"]:
+            return EXIT_PUBLICATION_WITHHELD
         return EXIT_DELIVERY_REJECTED if self.rejected else EXIT_OK
 
 
@@ -50,8 +60,27 @@ def build_stage(s: Settings) -> dict:
             "summary": result.summary()}
 
 
+def validate_stage(s: Settings, run_id: str | None = None) -> dict:
+    """The quality gate (workhealth.quality): findings, period status and the report under OUT/quality/."""
+    from workhealth.quality import validate
+
+    result = validate(s, run_id=run_id)
+    return {**result.to_dict(), "summary": result.summary(), "withheld_reason": result.withheld_reason()}
+
+
+def publish_stage(s: Settings, quality: dict) -> dict:
+    """A new release under OUT/releases/ when the inputs changed, and the report OUT/report/."""
+    from workhealth.publish import publish
+
+    return publish(s, quality).to_dict()
+
+
 def run(s: Settings) -> RunReport:
     report = RunReport()
     report.deliveries = ingest_stage(s)
     report.build = build_stage(s)
+    if report.build["ok"]:  # validating stale or half-built marts would judge the wrong data
+        report.quality = validate_stage(s)
+        if report.quality["publishable"]:  # the gate: nothing is published past a critical finding
+            report.publish = publish_stage(s, report.quality)
     return report

@@ -38,6 +38,19 @@ def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
         con.close()
     assert n_courses > 0
     assert n_rows == n_persons * n_months, "one state per person and month"
+    # The gate passed, so publish ran after validate and wrote a release (the release asset).
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == {"dbt_build": "success", "validate": "success", "publish": "success"}
+    latest = workhealth_env.out / "releases" / "latest"
+    assert (latest / "courses.csv").is_file() and (workhealth_env.out / "report" / "index.html").is_file()
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_dag_id == "build_marts",
+                                                  AssetEvent.source_run_id == run.run_id).all()
+        extras = [e.extra for e in events if e.asset.uri == "workhealth://releases/latest"]
+    assert [x["release_id"] for x in extras] == [latest.resolve().name], "the release asset names the release"
 
 
 def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhealth_env, tmp_path, monkeypatch):
@@ -66,3 +79,29 @@ def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhe
     result = transform.build(settings.load())
     assert [n.unique_id for n in result.failed] == ["test.workhealth.assert_no_treatment_courses"]
     assert "assert_no_treatment_courses" in result.summary()
+
+
+def test_a_critical_quality_finding_fails_validate_and_names_expectation_period_value(
+        airflow_db, workhealth_env, capsys):
+    """A month where 30 % of main diagnoses are invalid (generator defect ``diagnosis_outage``):
+    dbt builds, then ``validate`` fails with the expectation, the period and the observed value."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.generate import generate
+
+    generate(workhealth_env.inbox, start="2017-12", end="2018-02", scale=0.001, seed=23, defects=["diagnosis_outage"])
+    assert all(r.status == "accepted" for r in ingest_inbox(workhealth_env))
+
+    run = DagBag(dag_folder=str(DAGS / "build_marts.py")).dags["build_marts"].test()
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["dbt_build"] == "success" and states["validate"] == "failed"
+    assert states["publish"] == "upstream_failed", "nothing is published past a critical finding"
+    assert not (workhealth_env.out / "releases" / "latest").exists()
+    log = capsys.readouterr()
+    text = log.out + log.err
+    assert "AirflowFailException: publication withheld" in text
+    line = next(x for x in text.splitlines() if "CRITICAL" in x and "national_invalid_main_diagnosis_share" in x)
+    assert "2017-12" in line and "invalid_main_diagnosis_rate = 0." in line and "at most 0.2" in line
