@@ -11,7 +11,7 @@ DEMO_END ?= 2019-12
 PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup demo test clean-data lint
+.PHONY: setup demo test clean-data lint up down compose-env
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,19 @@ test: setup $(CHROMIUM)
 
 lint: setup
 	$(BIN)/ruff check include plugins dags tests benchmarks scripts
+
+# Airflow on this machine in the background (UI on http://localhost:$(UI_PORT), SQLite metadata),
+# DAGs unpaused, inbox polled every minute; `make down` stops it. docs/operations.md.
+UI_PORT ?= 8080
+up: setup
+	$(BIN)/workhealth up --port $(UI_PORT)
+
+down:
+	$(BIN)/workhealth down
+
+# Writes .env for docker-compose.yaml with freshly generated secrets (never committed).
+compose-env:
+	python3 scripts/compose_env.py
 
 # Removes generated data (inbox, warehouse, archive, Airflow home) under data/.
 clean-data:

@@ -1,7 +1,8 @@
 """Ingest register deliveries from the inbox into the DuckDB warehouse.
 
-Every 15 minutes: find delivery folders whose ``manifest.json`` has arrived and ingest each in
-its own mapped task (``load_delivery``, map index = delivery folder name). All of them run in
+Polls the inbox on the cron ``WORKHEALTH_INBOX_POLL`` (every 15 minutes by default, every
+minute under ``make up``; docs/operations.md): finds delivery folders whose ``manifest.json``
+has arrived and ingests each in its own mapped task (``load_delivery``, map index = delivery folder name). All of them run in
 the one-slot ``duckdb_warehouse`` pool, since DuckDB allows one writer. An accepted delivery
 emits an event on its register's asset (``raw.<register>``); downstream DAGs are scheduled on
 those assets.
@@ -19,7 +20,12 @@ Triage notes:
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 from airflow.sdk import dag, get_current_context, task
+
+from workhealth import settings
 
 from workhealth_airflow import ingestion
 from workhealth_airflow.assets import RAW_REGISTERS_ALIAS
@@ -27,7 +33,8 @@ from workhealth_airflow.defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
 
 
 @dag(
-    schedule="*/15 * * * *",
+    # A poll, not a calendar: no catchup (one run finds every waiting delivery).
+    schedule=settings.load().inbox_poll,
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -36,12 +43,16 @@ from workhealth_airflow.defaults import DEFAULT_ARGS, START_DATE, WAREHOUSE_POOL
     doc_md=__doc__,
 )
 def ingest_deliveries():
-    @task
+    @task(execution_timeout=timedelta(minutes=5))
     def find_ready_deliveries() -> list[str]:
         return ingestion.ready_deliveries()
 
-    @task(pool=WAREHOUSE_POOL, outlets=[RAW_REGISTERS_ALIAS], map_index_template="{{ delivery_name }}")
+    # Waiting deliveries go before a queued dbt build in the pool (higher priority), so a backlog
+    # is loaded first and built once instead of once per delivery.
+    @task(pool=WAREHOUSE_POOL, outlets=[RAW_REGISTERS_ALIAS], map_index_template="{{ delivery_name }}",
+          priority_weight=10, weight_rule="absolute")
     def load_delivery(folder: str) -> dict:
+        print(f"delivery {Path(folder).name}: ingesting {folder}")  # the log names the delivery
         return ingestion.load_delivery(folder, get_current_context())
 
     load_delivery.expand(folder=find_ready_deliveries())

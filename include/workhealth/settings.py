@@ -51,6 +51,16 @@ class Settings:
     quarantine_threshold: float = 0.001
     duckdb_memory_limit: str = "8GB"
     duckdb_threads: int = 2
+    #: Cron of the ``ingest_deliveries`` poll (``make up`` sets every minute; docs/operations.md).
+    inbox_poll: str = "*/15 * * * *"
+    #: Cron of the monthly cycle of ``build_marts`` (besides the runs new deliveries trigger).
+    monthly_cycle: str = "0 6 10 * *"
+    #: Failure alerts, off unless set: a webhook URL (JSON POST) and/or e-mail recipients.
+    alert_webhook: str = ""
+    alert_emails: tuple[str, ...] = ()
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    alert_sender: str = "workhealth@localhost"
     extra: dict = field(default_factory=dict)
 
 
@@ -70,6 +80,13 @@ def load() -> Settings:
         quarantine_threshold=_float("WORKHEALTH_QUARANTINE_THRESHOLD", 0.001),
         duckdb_memory_limit=os.environ.get("WORKHEALTH_DUCKDB_MEMORY_LIMIT", "8GB"),
         duckdb_threads=_int("WORKHEALTH_DUCKDB_THREADS", 2),
+        inbox_poll=os.environ.get("WORKHEALTH_INBOX_POLL") or "*/15 * * * *",
+        monthly_cycle=os.environ.get("WORKHEALTH_MONTHLY_CYCLE") or "0 6 10 * *",
+        alert_webhook=os.environ.get("WORKHEALTH_ALERT_WEBHOOK", ""),
+        alert_emails=tuple(a.strip() for a in os.environ.get("WORKHEALTH_ALERT_EMAILS", "").split(",") if a.strip()),
+        smtp_host=os.environ.get("WORKHEALTH_SMTP_HOST") or "localhost",
+        smtp_port=_int("WORKHEALTH_SMTP_PORT", 25),
+        alert_sender=os.environ.get("WORKHEALTH_ALERT_SENDER") or "workhealth@localhost",
     )
 
 

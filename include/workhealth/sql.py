@@ -1,0 +1,155 @@
+"""Read-only SQL for statisticians that never touches (or blocks) the live warehouse.
+
+Two sources, both safe while the pipeline writes:
+
+- a release (default: ``OUT/releases/latest``): an in-memory DuckDB with one view per Parquet
+  file of the release, ``marts.<name>`` for ``marts/*.parquet`` (the public marts, the same
+  names as in the warehouse) and ``release.<name>`` for the published indicator tables;
+- a snapshot: a copy of the warehouse file taken under a read-only connection (so no writer can
+  change it mid-copy), opened read-only. It has every schema (raw, audit, marts) but is only
+  as fresh as the copy, and taking it waits for the warehouse to be free (the copy holds
+  DuckDB's shared lock for its duration, a few seconds per GB).
+
+``workhealth sql`` (cli.py) is the command; docs/operations.md has example queries.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from workhealth.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class SqlSourceError(RuntimeError):
+    """The release or warehouse to query is missing or busy."""
+
+
+def release_folder(s: Settings, release: str | None = None) -> Path:
+    releases = s.out / "releases"
+    folder = releases / (release or "latest")
+    if not (folder / "metadata.json").is_file():
+        known = sorted(p.name for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if releases.is_dir() else []
+        raise SqlSourceError(f"no release {release or 'latest'} under {releases}"
+                             + (f"; releases: {', '.join(known)}" if known else "; nothing published yet"))
+    return folder.resolve()
+
+
+def connect_release(folder: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with a view over every Parquet file of the release."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    for schema, files in (("marts", sorted((folder / "marts").glob("*.parquet"))),
+                          ("release", sorted(folder.glob("*.parquet")))):
+        con.execute(f"CREATE SCHEMA {schema}")
+        for f in files:
+            path = str(f).replace("'", "''")
+            con.execute(f'CREATE VIEW {schema}."{f.stem}" AS SELECT * FROM read_parquet(\'{path}\')')
+    return con
+
+
+def snapshot(s: Settings) -> Path:
+    """Copy the warehouse to ``OUT/snapshots/`` (once per warehouse change); returns the copy."""
+    import shutil
+
+    import duckdb
+
+    if not s.warehouse.is_file():
+        raise SqlSourceError(f"no warehouse at {s.warehouse}")
+    target = s.out / "snapshots" / f"{s.warehouse.stem}.snapshot.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # The read-only connection holds a shared lock: no writer can start during the copy.
+        con = duckdb.connect(str(s.warehouse), read_only=True)
+    except duckdb.IOException as exc:
+        raise SqlSourceError(f"the warehouse is busy (a pipeline task is writing): {exc}; "
+                             "query the latest release instead, or retry in a moment") from exc
+    try:
+        if not target.exists() or target.stat().st_mtime < s.warehouse.stat().st_mtime:
+            # A write-ahead log left by a writer that did not checkpoint belongs to the copy too.
+            wal, target_wal = Path(f"{s.warehouse}.wal"), Path(f"{target}.wal")
+            target_wal.unlink(missing_ok=True)
+            partial = target.with_suffix(".partial")
+            shutil.copyfile(s.warehouse, partial)
+            if wal.exists():
+                shutil.copyfile(wal, target_wal)
+            partial.replace(target)
+    finally:
+        con.close()
+    return target
+
+
+def connect_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=True)
+
+
+def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def connect(s: Settings, release: str | None = None, use_snapshot: bool = False) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A read-only connection to the chosen source and a line saying what it is."""
+    if use_snapshot:
+        path = snapshot(s)
+        return connect_snapshot(path), f"snapshot of the warehouse: {path}"
+    folder = release_folder(s, release)
+    return connect_release(folder), f"release {folder.name}: {folder}"
+
+
+@click.command("sql")
+@click.argument("query", required=False)
+@click.option("--release", help="Release id to query (default: latest).")
+@click.option("--snapshot", "use_snapshot", is_flag=True,
+              help="Query a read-only copy of the whole warehouse (raw, audit, marts) instead of a release.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder [WORKHEALTH_OUT].")
+def sql_command(query, release, use_snapshot, fmt, out) -> None:
+    """Run a read-only SQL QUERY on the latest release's marts (or a warehouse snapshot).
+
+    Without QUERY, lists the tables. Never opens the live warehouse, so it never blocks the
+    pipeline. Tables: ``marts.<name>`` (public marts), ``release.<name>`` (indicator tables).
+    Exit code 1 when the source is missing or busy or the query fails.
+    """
+    import dataclasses
+
+    from workhealth import settings
+
+    s = settings.load()
+    if out:
+        s = dataclasses.replace(s, out=Path(out).resolve())
+    try:
+        con, source = connect(s, release, use_snapshot)
+    except SqlSourceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"-- {source}", err=True)
+    try:
+        if not query:
+            click.echo("\n".join(tables(con)))
+            return
+        try:
+            df = con.execute(query).df()
+        except Exception as exc:  # duckdb.Error and friends: show DuckDB's message as is
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        if fmt == "csv":
+            click.echo(df.to_csv(index=False), nl=False)
+        elif fmt == "json":
+            click.echo(df.to_json(orient="records", date_format="iso", indent=2))
+        else:
+            click.echo(df.to_string(index=False, max_rows=200))
+    finally:
+        con.close()
