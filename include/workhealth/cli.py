@@ -94,6 +94,10 @@ def airflow_run(inbox, warehouse, out) -> None:
     for dag_id, state in states.items():
         click.echo(f"DAG {dag_id}: {state}")
     click.echo(f"warehouse:  {s.warehouse} (raw.*, audit.*, marts.*; dbt logs under {s.out / 'dbt'})")
+    click.echo(f"quality:    {s.out / 'quality' / 'index.html'} (per health trust and month; GX Data Docs)")
+    latest = s.out / "releases" / "latest"
+    click.echo(f"release:    {latest.resolve() if latest.exists() else 'none (publication withheld or not run)'}")
+    click.echo(f"report:     {s.out / 'report' / 'index.html'}")
     click.echo(f"accepted:   {s.archive}")
     click.echo(f"rejected:   {s.rejected}")
     click.echo(f"Airflow:    {s.airflow_home}")
