@@ -56,3 +56,24 @@ def workhealth_env(tmp_path, monkeypatch):
                       ("WORKHEALTH_REJECTED", "rejected"), ("WORKHEALTH_RESTRICTED", "restricted")):
         monkeypatch.setenv(name, str(tmp_path / sub))
     return settings.load()
+
+
+#: Debian's Chromium, which `make test` installs; playwright never downloads a browser here.
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page():
+    """A page in headless Chromium and the list of console errors and uncaught exceptions it logs."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page, errors
+        finally:
+            browser.close()

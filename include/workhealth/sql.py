@@ -62,13 +62,15 @@ def snapshot(s: Settings) -> Path:
 
     import duckdb
 
+    from workhealth import warehouse
+
     if not s.warehouse.is_file():
         raise SqlSourceError(f"no warehouse at {s.warehouse}")
     target = s.out / "snapshots" / f"{s.warehouse.stem}.snapshot.duckdb"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # The read-only connection holds a shared lock: no writer can start during the copy.
-        con = duckdb.connect(str(s.warehouse), read_only=True)
+        con = warehouse.connect(s.warehouse, read_only=True, settings=s)
     except duckdb.IOException as exc:
         raise SqlSourceError(f"the warehouse is busy (a pipeline task is writing): {exc}; "
                              "query the latest release instead, or retry in a moment") from exc
@@ -87,10 +89,10 @@ def snapshot(s: Settings) -> Path:
     return target
 
 
-def connect_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
-    import duckdb
+def connect_snapshot(path: Path, s: Settings) -> duckdb.DuckDBPyConnection:
+    from workhealth import warehouse  # duckdb only when a query runs, not at CLI start-up
 
-    return duckdb.connect(str(path), read_only=True)
+    return warehouse.connect(path, read_only=True, settings=s)
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -104,7 +106,7 @@ def connect(s: Settings, release: str | None = None, use_snapshot: bool = False)
     """A read-only connection to the chosen source and a line saying what it is."""
     if use_snapshot:
         path = snapshot(s)
-        return connect_snapshot(path), f"snapshot of the warehouse: {path}"
+        return connect_snapshot(path, s), f"snapshot of the warehouse: {path}"
     folder = release_folder(s, release)
     return connect_release(folder), f"release {folder.name}: {folder}"
 

@@ -15,9 +15,7 @@ ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"  # gitignored
 CHARTS = ("courses-by-rhf", "sick-leave-by-era", "rtw-by-diagnosis", "trajectories", "coding-quality")
 
 
-def test_report_renders_offline_with_every_chart(built_warehouse, tmp_path, quality_ok):
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_offline_with_every_chart(built_warehouse, tmp_path, quality_ok, browser_page):
     from workhealth.publish import publish
 
     s = settings_for(tmp_path, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
@@ -27,27 +25,20 @@ def test_report_renders_offline_with_every_chart(built_warehouse, tmp_path, qual
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page_html), "no external resources"
     assert "2018-06" in page_html, "the warning period is named"
 
-    errors, requests = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(result.report_path.as_uri())
-            for chart in CHARTS:
-                svg = page.locator(f"figure#{chart} svg")
-                assert svg.count() == 1, chart
-                box = svg.bounding_box()
-                assert box and box["width"] > 200 and box["height"] > 100, chart
-            assert result.release_id in page.locator("p.note").first.inner_text()
-            link = page.locator("a", has_text="courses.csv").get_attribute("href")
-            assert (result.report_path.parent / link).resolve() == result.path / "courses.csv"
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    page, errors = browser_page
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(result.report_path.as_uri())
+    for chart in CHARTS:
+        svg = page.locator(f"figure#{chart} svg")
+        assert svg.count() == 1, chart
+        box = svg.bounding_box()
+        assert box and box["width"] > 200 and box["height"] > 100, chart
+    assert result.release_id in page.locator("p.note").first.inner_text()
+    link = page.locator("a", has_text="courses.csv").get_attribute("href")
+    assert (result.report_path.parent / link).resolve() == result.path / "courses.csv"
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
     assert errors == []
     assert all(u.startswith("file://") for u in requests), "works offline: nothing but local files"
     assert shot.stat().st_size > 20_000

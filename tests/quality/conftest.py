@@ -14,26 +14,25 @@ import pytest
 from quality_cycles import _generate, cycle_settings
 
 
-@pytest.fixture(scope="session")
-def clean_run(tmp_path_factory):
+def _pipeline_run(tmp_path_factory, name: str, defects: tuple[str, ...] = ()):
+    """``pipeline.run`` on a generated inbox (with ``defects``); returns (settings, report)."""
     from workhealth import pipeline
 
-    s = cycle_settings(tmp_path_factory.mktemp("clean"))
-    _generate(s)
+    s = cycle_settings(tmp_path_factory.mktemp(name))
+    _generate(s, defects)
     report = pipeline.run(s)
     assert report.build["ok"], report.build["summary"]
     return s, report
+
+
+@pytest.fixture(scope="session")
+def clean_run(tmp_path_factory):
+    return _pipeline_run(tmp_path_factory, "clean")
 
 
 @pytest.fixture(scope="session")
 def uncoded_run(tmp_path_factory):
-    from workhealth import pipeline
-
-    s = cycle_settings(tmp_path_factory.mktemp("uncoded"))
-    _generate(s, ["uncoded_work_units"])
-    report = pipeline.run(s)
-    assert report.build["ok"], report.build["summary"]
-    return s, report
+    return _pipeline_run(tmp_path_factory, "uncoded", ("uncoded_work_units",))
 
 
 @pytest.fixture(scope="session")
