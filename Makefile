@@ -10,6 +10,8 @@ DEMO_START ?= 2016-01
 DEMO_END ?= 2019-12
 PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
+# Docker Compose v2 plugin for the `docker compose config` test (project-local, pinned).
+COMPOSE_PLUGIN := $(VENV)/libexec/docker/cli-plugins/docker-compose
 
 .PHONY: setup demo test clean-data lint up down compose-env
 
@@ -29,6 +31,12 @@ $(CHROMIUM):
 	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update >/dev/null && \
 	       $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium >/dev/null; }
 
+# Debian bookworm has only Compose v1; the v2 plugin comes pinned from Debian trixie's archive
+# into the virtualenv (scripts/fetch_compose_plugin.py). No Docker engine is needed to run
+# `docker compose config`.
+$(COMPOSE_PLUGIN): scripts/fetch_compose_plugin.py | setup
+	$(BIN)/python scripts/fetch_compose_plugin.py --dest $@
+
 # Generate a synthetic inbox, run every pipeline DAG through Airflow (SQLite metadata, DuckDB
 # warehouse, local folders under data/), then print where the results are.
 demo: setup
@@ -36,7 +44,7 @@ demo: setup
 	$(BIN)/workhealth airflow-run
 	$(BIN)/workhealth deliveries | tail -n 5
 
-test: setup $(CHROMIUM)
+test: setup $(CHROMIUM) $(COMPOSE_PLUGIN)
 	$(BIN)/ruff check include plugins dags tests benchmarks scripts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
