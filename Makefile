@@ -13,7 +13,7 @@ CHROMIUM ?= /usr/bin/chromium
 # Docker Compose v2 plugin for the `docker compose config` test (project-local, pinned).
 COMPOSE_PLUGIN := $(VENV)/libexec/docker/cli-plugins/docker-compose
 
-.PHONY: setup demo test clean-data lint up down compose-env
+.PHONY: setup demo test clean-data lint up down compose-env compose-check
 
 setup: $(VENV)/.installed
 
@@ -63,6 +63,11 @@ down:
 # Writes .env for docker-compose.yaml with freshly generated secrets (never committed).
 compose-env:
 	python3 scripts/compose_env.py
+
+# On demand: the compose deployment for real without a Docker Engine (Podman; root, ~4 min):
+# image from the Dockerfile, two Celery workers, a generated inbox through to a release.
+compose-check: setup $(COMPOSE_PLUGIN)
+	$(if $(filter 0,$(shell id -u)),,sudo) scripts/compose_check.sh
 
 # Removes generated data (inbox, warehouse, archive, Airflow home) under data/.
 clean-data:
