@@ -118,43 +118,44 @@ _COURSE_BASE = """
            state_3m, state_6m, state_12m, rtw_3m, rtw_6m, rtw_12m, hrb_12m
     from marts.fct_treatment_courses"""
 
-def courses_sql() -> str:
+def _ratio(flag: str, name: str) -> list[str]:
+    """A share of a boolean column, with the unit count and numerator disclosure control needs."""
+    return [f"avg(cast({flag} as integer)) as {name}",
+            f"count({flag}) as _units_{name}",
+            f"sum(cast({flag} as integer)) as _num_{name}"]
+
+
+def _course_cube(year_of: str, measures: list[str]) -> str:
+    """Courses by the year of ``year_of``, the geography rollup and every combination of the
+    categories (courses and outcomes share this grouping; only the year's date differs)."""
     return f"""
 with c as ({_COURSE_BASE})
-select year(course_start) as year, {_GEO_SELECT},
+select year({year_of}) as year, {_GEO_SELECT},
        {_cat('care_level')}, {_cat('diagnosis_group')}, {_cat('era')},
-       count(*) as n_courses,
-       count(distinct person_id) as n_patients,
-       avg(cast(on_sick_leave_at_start as integer)) as share_on_sick_leave_at_start,
-       count(*) as _units_share_on_sick_leave_at_start,
-       sum(cast(on_sick_leave_at_start as integer)) as _num_share_on_sick_leave_at_start,
-       median(sick_leave_days_at_start) as median_sick_leave_days_at_start,
-       count(sick_leave_days_at_start) as _units_median_sick_leave_days_at_start,
-       median(waiting_days) as median_waiting_days,
-       count(waiting_days) as _units_median_waiting_days
+       {', '.join(measures)}
 from c
-group by year(course_start), rollup(rhf, health_trust), cube(care_level, diagnosis_group, era)
+group by year({year_of}), rollup(rhf, health_trust), cube(care_level, diagnosis_group, era)
 """
+
+
+def courses_sql() -> str:
+    # on_sick_leave_at_start is never null (fct_treatment_courses), so its units are all courses
+    return _course_cube("course_start", [
+        "count(*) as n_courses",
+        "count(distinct person_id) as n_patients",
+        *_ratio("on_sick_leave_at_start", "share_on_sick_leave_at_start"),
+        "median(sick_leave_days_at_start) as median_sick_leave_days_at_start",
+        "count(sick_leave_days_at_start) as _units_median_sick_leave_days_at_start",
+        "median(waiting_days) as median_waiting_days",
+        "count(waiting_days) as _units_median_waiting_days",
+    ])
 
 
 def outcomes_sql() -> str:
-    per_k = []
+    measures = []
     for k in K:
-        per_k += [f"count(state_{k}) as n_followed_{k}",
-                  f"avg(cast(rtw_{k} as integer)) as rtw_rate_{k}",
-                  f"count(rtw_{k}) as _units_rtw_rate_{k}",
-                  f"sum(cast(rtw_{k} as integer)) as _num_rtw_rate_{k}"]
-    per_k += ["avg(cast(hrb_12m as integer)) as hrb_rate_12m",
-              "count(hrb_12m) as _units_hrb_rate_12m",
-              "sum(cast(hrb_12m as integer)) as _num_hrb_rate_12m"]
-    return f"""
-with c as ({_COURSE_BASE})
-select year(course_end) as year, {_GEO_SELECT},
-       {_cat('care_level')}, {_cat('diagnosis_group')}, {_cat('era')},
-       {', '.join(per_k)}
-from c
-group by year(course_end), rollup(rhf, health_trust), cube(care_level, diagnosis_group, era)
-"""
+        measures += [f"count(state_{k}) as n_followed_{k}", *_ratio(f"rtw_{k}", f"rtw_rate_{k}")]
+    return _course_cube("course_end", measures + _ratio("hrb_12m", "hrb_rate_12m"))
 
 
 def trajectories_sql() -> str:
