@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 # Docker Compose v2 plugin for the `docker compose config` test (project-local, pinned).
 COMPOSE_PLUGIN := $(VENV)/libexec/docker/cli-plugins/docker-compose
+# root runs apt itself; anyone else through sudo
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: setup demo test clean-data lint up down compose-env compose-check
 
@@ -27,9 +29,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 # a browser here). Installed once from Debian's packages; needs root or sudo.
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "install Chromium ($(CHROMIUM)) for the report tests" >&2; exit 1; }
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium >/dev/null \
-	  || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update >/dev/null && \
-	       $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends chromium >/dev/null; }
+	$(SUDO) apt-get install -y --no-install-recommends chromium >/dev/null \
+	  || { $(SUDO) apt-get update >/dev/null && \
+	       $(SUDO) apt-get install -y --no-install-recommends chromium >/dev/null; }
 
 # Debian bookworm has only Compose v1; the v2 plugin comes pinned from Debian trixie's archive
 # into the virtualenv (scripts/fetch_compose_plugin.py). No Docker engine is needed to run
@@ -67,7 +69,7 @@ compose-env:
 # On demand: the compose deployment for real without a Docker Engine (Podman; root, ~4 min):
 # image from the Dockerfile, two Celery workers, a generated inbox through to a release.
 compose-check: setup $(COMPOSE_PLUGIN)
-	$(if $(filter 0,$(shell id -u)),,sudo) scripts/compose_check.sh
+	$(SUDO) scripts/compose_check.sh
 
 # Removes generated data (inbox, warehouse, archive, Airflow home) under data/.
 clean-data:

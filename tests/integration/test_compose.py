@@ -134,10 +134,10 @@ def docker_compose(tmp_path_factory) -> tuple[list[str], dict[str, str]]:
     return [docker, "compose"], env
 
 
-def compose_config(docker_compose, *args: str) -> subprocess.CompletedProcess:
-    command, env = docker_compose
+def compose_config(docker_compose, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command, default_env = docker_compose
     return subprocess.run([*command, *args, "-f", str(COMPOSE), "config", "--format", "json"],
-                          capture_output=True, text=True, cwd=REPO, env=env)
+                          capture_output=True, text=True, cwd=REPO, env=env or default_env)
 
 
 def test_docker_compose_config(docker_compose, env_file):
@@ -172,10 +172,8 @@ def test_docker_compose_config_refuses_a_missing_secret(docker_compose, env_file
     empty = tmp_path / "empty.env"
     empty.write_text("".join(ln + "\n" for ln in env_file.read_text().splitlines()
                              if not ln.startswith("AIRFLOW_FERNET_KEY=")))
-    command, env = docker_compose
-    env = {k: v for k, v in env.items() if k not in SECRETS}
-    done = subprocess.run([*command, "--env-file", str(empty), "-f", str(COMPOSE), "config", "--quiet"],
-                          capture_output=True, text=True, cwd=REPO, env=env)
+    env = {k: v for k, v in docker_compose[1].items() if k not in SECRETS}
+    done = compose_config(docker_compose, "--env-file", str(empty), env=env)
     assert done.returncode != 0
     assert "AIRFLOW_FERNET_KEY" in done.stderr and "make compose-env" in done.stderr
 
