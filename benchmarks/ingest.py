@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20240101)
     args = ap.parse_args(argv)
 
-    from workhealth import settings
-    from workhealth.deliveries.inbox import scan_inbox
-    from workhealth.deliveries.ingest import ingest_delivery
+    from workhealth.core import settings
+    from workhealth.ingest.inbox import scan_inbox
+    from workhealth.ingest.load import ingest_delivery
     from workhealth.generate import generate
 
     root = Path(tempfile.mkdtemp(prefix="workhealth-bench-ingest-"))

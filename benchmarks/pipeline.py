@@ -32,7 +32,7 @@ def _next_month(period: str) -> str:
 def _downstream(s, stages: dict[str, float]) -> tuple:
     """ingest -> build -> validate -> publish on ``s``, timing each stage into ``stages``."""
     from workhealth import transform
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
     from workhealth.publish import publish
     from workhealth.quality import validate
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import duckdb
 
-    from workhealth import settings
+    from workhealth.core import settings
     from workhealth.generate import generate
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="workhealth-bench-pipeline-"))

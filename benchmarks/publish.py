@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no warehouse file at {args.warehouse}", file=sys.stderr)
         return 2
 
-    from workhealth import settings
+    from workhealth.core import settings
     from workhealth.publish import publish
 
     out = args.out or Path(tempfile.mkdtemp(prefix="workhealth-bench-publish-"))

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import duckdb
 
-    from workhealth import settings
+    from workhealth.core import settings
 
     con = duckdb.connect(str(args.warehouse), read_only=True)
     try:

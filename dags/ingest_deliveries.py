@@ -25,7 +25,7 @@ from pathlib import Path
 
 from airflow.sdk import dag, get_current_context, task
 
-from workhealth import settings
+from workhealth.core import settings
 
 from workhealth_airflow import ingestion
 from workhealth_airflow.assets import RAW_REGISTERS_ALIAS

@@ -39,7 +39,7 @@ def airflow_db() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
-    from workhealth.settings import WAREHOUSE_POOL
+    from workhealth.core.settings import WAREHOUSE_POOL
 
     subprocess.run([airflow, "pools", "set", WAREHOUSE_POOL, "1", "warehouse writer"], check=True,
                    capture_output=True)
@@ -49,7 +49,7 @@ def airflow_db() -> Path:
 @pytest.fixture
 def workhealth_env(tmp_path, monkeypatch):
     """Point every workhealth path setting at a fresh folder under tmp_path; returns Settings."""
-    from workhealth import settings
+    from workhealth.core import settings
 
     for name, sub in (("WORKHEALTH_INBOX", "inbox"), ("WORKHEALTH_WAREHOUSE", "warehouse/wh.duckdb"),
                       ("WORKHEALTH_OUT", "out"), ("WORKHEALTH_ARCHIVE", "archive"),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from workhealth import settings as _settings
-from workhealth.deliveries.cli import deliveries_command, ingest_command
+from workhealth.core import settings as _settings
+from workhealth.ingest.cli import deliveries_command, ingest_command
 from workhealth.generate.cli import generate_command
-from workhealth.sql import sql_command
+from workhealth.ops.sql import sql_command
 
 
 def settings_with(inbox=None, warehouse=None, out=None) -> _settings.Settings:
@@ -87,7 +87,7 @@ def airflow_run(inbox, warehouse, out) -> None:
 
     Exit code 0 when every DAG run succeeded, 1 otherwise.
     """
-    from workhealth import airflow_runner
+    from workhealth.ops import airflow as airflow_runner
 
     s = settings_with(inbox, warehouse, out)
     states = airflow_runner.run_dags(s)
@@ -112,7 +112,7 @@ def up(port) -> None:
     The DAGs are loaded and unpaused and the inbox is polled every minute, so a delivery dropped
     into the inbox is ingested, built, validated and published by itself. ``workhealth down`` stops it.
     """
-    from workhealth import airflow_runner
+    from workhealth.ops import airflow as airflow_runner
 
     sys.exit(airflow_runner.up(_settings.load(), port=port, echo=click.echo))
 
@@ -120,7 +120,7 @@ def up(port) -> None:
 @main.command()
 def down() -> None:
     """Stop the Airflow started by ``workhealth up``."""
-    from workhealth import airflow_runner
+    from workhealth.ops import airflow as airflow_runner
 
     sys.exit(airflow_runner.down(_settings.load(), echo=click.echo))
 
@@ -129,7 +129,7 @@ def down() -> None:
 @click.pass_context
 def airflow_cmd(ctx) -> None:
     """Run an ``airflow`` CLI command with the project's Airflow settings (e.g. ``workhealth airflow dags list``)."""
-    from workhealth import airflow_runner
+    from workhealth.ops import airflow as airflow_runner
 
     sys.exit(airflow_runner.airflow(list(ctx.args), _settings.load(), check=False).returncode)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workhealth.settings import Settings
+from workhealth.core.settings import Settings
 
 #: Exit codes of ``workhealth run`` (documented in the README).
 EXIT_OK = 0
@@ -46,7 +46,7 @@ class RunReport:
 
 
 def ingest_stage(s: Settings) -> list[dict]:
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
 
     return [r.to_dict() for r in ingest_inbox(s)]
 

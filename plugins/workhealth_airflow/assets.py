@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, AssetAlias
 
-from workhealth.registers import MONTHLY_REGISTERS, REGISTERS
+from workhealth.core.registers import MONTHLY_REGISTERS, REGISTERS
 
 #: Ingestion adds events through this alias, only for the registers a delivery actually changed.
 RAW_REGISTERS_ALIAS = AssetAlias("workhealth_raw_registers")

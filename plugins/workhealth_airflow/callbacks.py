@@ -64,7 +64,7 @@ def send_email(s, payload: dict) -> None:
 
 def on_failure(context) -> None:
     """Airflow's ``on_failure_callback``: send the configured alerts (none by default)."""
-    from workhealth import settings
+    from workhealth.core import settings
 
     s = settings.load()
     if not (s.alert_webhook or s.alert_emails):

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
 
-from workhealth import settings
-from workhealth.settings import WAREHOUSE_POOL
+from workhealth.core import settings
+from workhealth.core.settings import WAREHOUSE_POOL
 from workhealth_airflow.callbacks import on_failure
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="Europe/Oslo")

@@ -1,4 +1,4 @@
-"""Task bodies of the ingestion DAG: thin translations of ``workhealth.deliveries`` to Airflow."""
+"""Task bodies of the ingestion DAG: thin translations of ``workhealth.ingest`` to Airflow."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from workhealth_airflow.assets import RAW_REGISTERS_ALIAS, raw_asset
 
 
 def ready_deliveries() -> list[str]:
-    from workhealth import settings
-    from workhealth.deliveries.inbox import scan_inbox
+    from workhealth.core import settings
+    from workhealth.ingest.inbox import scan_inbox
 
     return [str(f.path) for f in scan_inbox(settings.load().inbox) if f.state == "ready"]
 
@@ -22,7 +22,7 @@ def load_delivery(folder: str, context) -> dict:
     A refused delivery fails the task without retries (retrying cannot fix data) and names the
     delivery and the reason; the rest of the run goes on with the other deliveries.
     """
-    from workhealth.deliveries.ingest import ingest_delivery
+    from workhealth.ingest.load import ingest_delivery
 
     context["delivery_name"] = Path(folder).name  # shown as the map index in the UI
     result = ingest_delivery(Path(folder))

@@ -14,7 +14,7 @@ def publish(quality: dict, context) -> dict:
     Nothing changed since the latest release: the task is skipped, so no asset event tells
     consumers of the release about a release that is not new.
     """
-    from workhealth import settings
+    from workhealth.core import settings
     from workhealth.publish import publish as publish_release
 
     result = publish_release(settings.load(), quality)

@@ -6,7 +6,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 
 def validate(run_id: str | None = None) -> dict:
-    from workhealth import settings
+    from workhealth.core import settings
     from workhealth.quality import validate as run_validation
 
     result = run_validation(settings.load(), run_id=run_id)

@@ -6,7 +6,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 
 def dbt_build() -> dict:
-    from workhealth import settings, transform
+    from workhealth import transform
+    from workhealth.core import settings
 
     result = transform.build(settings.load())
     print(result.summary())  # the task log shows every failing node with its message

@@ -14,7 +14,7 @@ def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
     import duckdb
     from airflow.dag_processing.dagbag import DagBag
 
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
 
     generate(workhealth_env.inbox, start="2017-10", end="2018-03", scale=0.001, seed=21)
@@ -60,8 +60,8 @@ def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhe
 
     from airflow.dag_processing.dagbag import DagBag
 
-    from workhealth import settings, transform
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.core import settings, transform
+    from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
 
     project = tmp_path / "dbt_project"
@@ -87,7 +87,7 @@ def test_a_critical_quality_finding_fails_validate_and_names_expectation_period_
     dbt builds, then ``validate`` fails with the expectation, the period and the observed value."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
 
     generate(workhealth_env.inbox, start="2017-12", end="2018-02", scale=0.001, seed=23, defects=["diagnosis_outage"])

@@ -37,7 +37,7 @@ def test_dag_policy(dagbag, dag_id):
 
 
 def test_warehouse_tasks_run_in_the_one_slot_pool(dagbag):
-    from workhealth.settings import WAREHOUSE_POOL
+    from workhealth.core.settings import WAREHOUSE_POOL
 
     load = dagbag.dags["ingest_deliveries"].get_task("load_delivery")
     assert load.pool == WAREHOUSE_POOL

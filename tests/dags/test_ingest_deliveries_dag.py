@@ -36,7 +36,7 @@ def _asset_events(run_id: str) -> set[str]:
 
 
 def test_clean_inbox_is_ingested_one_task_per_delivery(airflow_db, workhealth_env):
-    from workhealth.deliveries.log import list_deliveries
+    from workhealth.ingest.log import list_deliveries
     from workhealth.generate import generate
 
     summary = generate(workhealth_env.inbox, start="2017-12", end="2018-01", scale=0.001, seed=11)

@@ -1,6 +1,6 @@
 """A small hand-written warehouse (``raw`` + ``audit``) for building the dbt project in tests.
 
-The tables follow the ingestion contract (workhealth.warehouse): contract columns plus the
+The tables follow the ingestion contract (workhealth.core.warehouse): contract columns plus the
 lineage columns ``_delivery``, ``_period``, ``_version``, ``_file``, ``_row``, ``_loaded_at``.
 Every expected number in test_dbt_build.py is derived by hand from the rows below.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from workhealth.warehouse import ensure_schemas
+from workhealth.core.warehouse import ensure_schemas
 
 MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
 P1, P2, P3, P4, P5 = (f"{i:016x}" for i in (0xA1, 0xA2, 0xA3, 0xA4, 0xA5))
@@ -140,7 +140,7 @@ def _lineage(register: str, period: str, version: int, row: int) -> tuple:
 
 def create_empty(path: Path) -> duckdb.DuckDBPyConnection:
     """A new warehouse file at ``path`` (replacing it) with the empty raw and audit tables,
-    created by ingestion's own DDL (workhealth.warehouse), so the fixture follows the contract."""
+    created by ingestion's own DDL (workhealth.core.warehouse), so the fixture follows the contract."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)

@@ -33,9 +33,9 @@ def built(tmp_path_factory):
     """Generate, ingest, dbt build; returns (settings, marts as Python values, delivery log)."""
     import duckdb
 
-    from workhealth import settings, transform
-    from workhealth.deliveries.ingest import ingest_inbox
-    from workhealth.deliveries.log import list_deliveries
+    from workhealth.core import settings, transform
+    from workhealth.ingest.load import ingest_inbox
+    from workhealth.ingest.log import list_deliveries
     from workhealth.generate import generate
 
     root = tmp_path_factory.mktemp("independent")

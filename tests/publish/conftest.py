@@ -18,7 +18,7 @@ START, END, SCALE, SEED = "2017-01", "2018-06", 0.003, 5
 
 def settings_for(root: Path, warehouse: Path | None = None):
     """Settings whose every path is under ``root`` (the warehouse may be shared, read-only)."""
-    from workhealth import settings
+    from workhealth.core import settings
 
     return dataclasses.replace(
         settings.load(), data_dir=root, inbox=root / "inbox", warehouse=warehouse or root / "warehouse" / "wh.duckdb",
@@ -30,7 +30,7 @@ def settings_for(root: Path, warehouse: Path | None = None):
 def built_warehouse(tmp_path_factory) -> Path:
     """Root folder of a generated, ingested and dbt-built warehouse (treat as read-only)."""
     from workhealth import transform
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
 
     root = tmp_path_factory.mktemp("publish-warehouse")

@@ -71,7 +71,7 @@ def test_release_files_are_read_only_and_latest_points_to_it(release):
 
 
 def test_metadata_names_deliveries_horizon_definitions_quality_and_rules(release, built_warehouse):
-    from workhealth.deliveries.log import list_deliveries
+    from workhealth.ingest.log import list_deliveries
     from workhealth.publish.disclosure import RULES
 
     s, result = release
@@ -148,7 +148,7 @@ def _tree_hashes(folder: Path) -> dict[str, str]:
 
 def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_warehouse, quality_ok, tmp_path):
     from workhealth import transform
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
     from workhealth.publish import publish
 

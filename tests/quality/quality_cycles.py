@@ -23,7 +23,7 @@ FIRST, MIDDLE = "2017-12", "2018-02"
 
 
 def cycle_settings(root: Path):
-    from workhealth import settings
+    from workhealth.core import settings
 
     return dataclasses.replace(
         settings.load(), inbox=root / "inbox", warehouse=root / "warehouse" / "wh.duckdb", out=root / "out",

@@ -77,7 +77,7 @@ def test_validating_a_warehouse_without_marts_says_what_is_missing(tmp_path):
 
     import duckdb
 
-    from workhealth import settings
+    from workhealth.core import settings
     from workhealth.quality import validate
 
     duckdb.connect(str(tmp_path / "empty.duckdb")).close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from workhealth.deliveries.writer import MANIFEST, sha256_of, write_delivery, write_manifest
+from workhealth.generate.writer import MANIFEST, sha256_of, write_delivery, write_manifest
 
 
 def pid(i: int) -> str:

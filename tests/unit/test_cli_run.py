@@ -35,7 +35,7 @@ def test_run_with_a_rejected_delivery_exits_3_and_says_why(workhealth_env):
 
 
 def test_paths_are_settings(tmp_path, monkeypatch):
-    from workhealth import settings
+    from workhealth.core import settings
 
     monkeypatch.setenv("WORKHEALTH_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.delenv("WORKHEALTH_INBOX", raising=False)

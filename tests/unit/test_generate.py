@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from workhealth import codelists, identity
+from workhealth.core import codelists, identity
 from workhealth.generate import DEFECTS, generate
 from workhealth.generate import calibration as P
 from workhealth.generate.cli import generate_command
-from workhealth.registers import MONTHLY_REGISTERS, PERSON_ID_PATTERN, REGISTERS
+from workhealth.core.registers import MONTHLY_REGISTERS, PERSON_ID_PATTERN, REGISTERS
 
 WORK_CODES = {r["code"] for r in codelists.load("work_related_procedures")}
 CATEGORIES = {r["category"] for r in codelists.load("icd10_categories")}

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pytest
 
 from ingest_helpers import csv_text, deliver, edit_manifest, query, raw_delivery, rows, snapshot, table, write_raw
-from workhealth import identity, warehouse
-from workhealth.deliveries.ingest import ingest_delivery, ingest_inbox
-from workhealth.deliveries.log import list_deliveries
-from workhealth.deliveries.writer import write_delivery, write_manifest
+from workhealth.core import identity, warehouse
+from workhealth.ingest.load import ingest_delivery, ingest_inbox
+from workhealth.ingest.log import list_deliveries
+from workhealth.generate.writer import write_delivery, write_manifest
 
 FNR = identity.make_identity_number(17, 5, 85, 123)
 FNR0 = identity.make_identity_number(3, 5, 85, 321)  # starts with 0: loses it as a number
@@ -284,7 +284,7 @@ def test_threshold_one_row_under(workhealth_env):
 
 def test_write_manifest_helper_multi_file_with_parquet_and_csv_gz_and_fnr_in_second_file(s):
     folder = s.inbox / "nav_sickleave_2024-03_v1"
-    from workhealth.deliveries.writer import write_data_file
+    from workhealth.generate.writer import write_data_file
 
     rs = rows("nav_sickleave", 3, start=50)
     rs[2]["certificate_id"] = DNR
@@ -299,7 +299,7 @@ def test_write_manifest_helper_multi_file_with_parquet_and_csv_gz_and_fnr_in_sec
 
 @pytest.mark.parametrize("chunk", [64, 1 << 24])
 def test_sweep_line_numbers_across_chunks(tmp_path, monkeypatch, chunk):
-    from workhealth.deliveries import checks
+    from workhealth.ingest import checks
 
     monkeypatch.setattr(checks, "_CHUNK", chunk)
     body = "".join(f"A{i};{i:016x};2024-03-01;\n" for i in range(1, 40))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ingest_helpers import csv_text, deliver, query, raw_delivery, rows, snapshot
-from workhealth import identity
-from workhealth.deliveries.ingest import ingest_delivery
+from workhealth.core import identity
+from workhealth.ingest.load import ingest_delivery
 
 FNR = identity.make_identity_number(17, 5, 85, 123)
 DNR = identity.make_identity_number(3, 11, 2, 456, d_number=True)

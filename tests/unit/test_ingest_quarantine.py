@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ingest_helpers import csv_text, deliver, query, raw_delivery, rows, snapshot
-from workhealth.deliveries.ingest import ingest_delivery
+from workhealth.ingest.load import ingest_delivery
 
 
 @pytest.fixture
@@ -186,7 +186,7 @@ def test_parquet_typed_columns(s):
 
     import pyarrow as pa
 
-    from workhealth.deliveries.writer import write_delivery
+    from workhealth.generate.writer import write_delivery
 
     t = pa.table({
         "person_id": pa.array(["0000000000000001", "0000000000000002", "0000000000000003"]),

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from ingest_helpers import csv_text, deliver, edit_manifest, query, raw_delivery, rows, snapshot, write_raw
-from workhealth.deliveries.ingest import ingest_delivery, ingest_inbox
-from workhealth.deliveries.writer import write_manifest
-from workhealth.registers import REGISTERS
+from workhealth.ingest.load import ingest_delivery, ingest_inbox
+from workhealth.generate.writer import write_manifest
+from workhealth.core.registers import REGISTERS
 
 
 def assert_rejected(s, folder, before, rule, *words):
@@ -218,7 +218,7 @@ def test_empty_delivery_is_accepted(s):
 def test_multi_file_delivery(s):
     folder = s.inbox / "nav_sickleave_2024-03_v1"
     from ingest_helpers import table
-    from workhealth.deliveries.writer import write_data_file
+    from workhealth.generate.writer import write_data_file
 
     n1 = write_data_file(folder / "part1.csv", [table(rows("nav_sickleave", 4))])
     n2 = write_data_file(folder / "part2.parquet", [table(rows("nav_sickleave", 3, start=100))])
@@ -235,7 +235,7 @@ def test_multi_file_delivery(s):
 def test_multi_file_one_bad_file_rejects_all(s):
     folder = s.inbox / "nav_sickleave_2024-03_v1"
     from ingest_helpers import table
-    from workhealth.deliveries.writer import write_data_file
+    from workhealth.generate.writer import write_data_file
 
     n1 = write_data_file(folder / "part1.csv", [table(rows("nav_sickleave", 4))])
     n2 = write_data_file(folder / "part2.csv", [table(rows("nav_sickleave", 3, start=100))])

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from ingest_helpers import deliver, edit_manifest, query, rows, snapshot
-from workhealth.deliveries.cli import deliveries_command, ingest_command
-from workhealth.deliveries.inbox import scan_inbox
-from workhealth.deliveries.ingest import ingest_delivery, ingest_inbox
-from workhealth.deliveries.log import list_deliveries
+from workhealth.ingest.cli import deliveries_command, ingest_command
+from workhealth.ingest.inbox import scan_inbox
+from workhealth.ingest.load import ingest_delivery, ingest_inbox
+from workhealth.ingest.log import list_deliveries
 
 STAGING = """SELECT r.episode_id, r.care_level FROM raw.npr_episodes r
              JOIN audit.deliveries d ON d.delivery = r._delivery AND d.status = 'accepted' ORDER BY 1"""
@@ -163,7 +163,7 @@ def test_cli_ingest_and_deliveries_json(s):
 
 
 def test_warehouse_schemas_are_idempotent(s):
-    from workhealth import warehouse
+    from workhealth.core import warehouse
 
     for _ in range(2):
         conn = warehouse.connect(s.warehouse, settings=s)

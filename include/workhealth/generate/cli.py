@@ -31,7 +31,7 @@ def _period(ctx, param, value):
 @click.option("--format", "fmt", default="csv.gz", show_default=True, type=click.Choice(FORMATS))
 def generate_command(inbox, start, end, scale, seed, defects, fmt) -> None:
     """Write synthetic register deliveries (deliveries.md) for every month in [START, END]."""
-    from workhealth import settings
+    from workhealth.core import settings
     from workhealth.generate import generate
 
     target = Path(inbox) if inbox else settings.load().inbox

@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workhealth.deliveries.writer import sha256_of, write_data_file, write_manifest
+from workhealth.generate.writer import sha256_of, write_data_file, write_manifest
 from workhealth.generate.simulation import World, load_codes
-from workhealth.identity import make_identity_number
-from workhealth.registers import MONTHLY_REGISTERS, delivery_name
+from workhealth.core.identity import make_identity_number
+from workhealth.core.registers import MONTHLY_REGISTERS, delivery_name
 
 #: Structural defects: name -> which delivery it hits and how (opt-in via ``defects=``).
 DEFECTS: dict[str, str] = {

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workhealth import codelists
+from workhealth.core import codelists
 from workhealth.generate import calibration as P
 
 NONE = -1
@@ -897,7 +897,7 @@ _TYPES = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), 
 
 
 def _empty(register: str, cols: list[str]) -> pa.Table:
-    from workhealth.registers import REGISTERS
+    from workhealth.core.registers import REGISTERS
 
     reg = REGISTERS[register]
     return pa.table({c: pa.array([], _TYPES[reg.column(c).type]) for c in cols})

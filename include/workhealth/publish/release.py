@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from workhealth import warehouse as _warehouse
+from workhealth.core import warehouse as _warehouse
 from workhealth.publish import disclosure, indicators
-from workhealth.settings import Settings
+from workhealth.core.settings import Settings
 
 #: The public marts (indicators.md section 7), exported as Parquet with every release.
 PUBLIC_MARTS = ("dim_person", "fct_person_month", "fct_sick_leave_cases", "fct_treatment_courses",

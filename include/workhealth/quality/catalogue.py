@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from workhealth.settings import REPO_ROOT
+from workhealth.core.settings import REPO_ROOT
 
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 THRESHOLDS_FILE = "thresholds.yml"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from workhealth.registers import REGISTERS
+from workhealth.core.registers import REGISTERS
 
 ACCEPTED = "(SELECT delivery FROM audit.deliveries WHERE status = 'accepted')"
 PERSON_ID_REGEX = "[0-9a-f]{16}"
@@ -382,7 +382,7 @@ def sample_rows(con, sample: str, finding: dict, params: dict, limit: int) -> li
 
 def _safe(value):
     """JSON-able, and never a national identity number (the warehouse refuses them; belt and braces)."""
-    from workhealth.identity import is_identity_number
+    from workhealth.core.identity import is_identity_number
 
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return None

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workhealth.settings import Settings
+from workhealth.core.settings import Settings
 
 PASSED, WARNING, CRITICAL = "passed", "warning", "critical"
 #: Sample rows fetched per failing check, period and trust.
@@ -164,7 +164,7 @@ def _periods(frames: dict, findings: list[Finding]) -> dict[str, str]:
 
 def validate(s: Settings, run_id: str | None = None, expectations_dir: Path | None = None) -> QualityResult:
     """Validate the warehouse ``s.warehouse`` (read-only) against the catalogue; see the module docstring."""
-    from workhealth import warehouse
+    from workhealth.core import warehouse
     from workhealth.quality import catalogue as cat
     from workhealth.quality import gx_runner, report
     from workhealth.quality.frames import FRAMES, sample_rows

@@ -6,7 +6,7 @@ import csv
 from functools import lru_cache
 from pathlib import Path
 
-from workhealth import settings as _settings
+from workhealth.core import settings as _settings
 
 
 @lru_cache(maxsize=None)

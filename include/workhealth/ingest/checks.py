@@ -25,10 +25,10 @@ from pathlib import Path
 
 import duckdb
 
-from workhealth import identity
-from workhealth.deliveries.inbox import MANIFEST
-from workhealth.deliveries.manifest import DeliveryError, Manifest
-from workhealth.registers import DATE, INTEGER, MONTH, NUMBER, REGISTERS, STRING, Register
+from workhealth.core import identity
+from workhealth.ingest.inbox import MANIFEST
+from workhealth.ingest.manifest import DeliveryError, Manifest
+from workhealth.core.registers import DATE, INTEGER, MONTH, NUMBER, REGISTERS, STRING, Register
 
 #: Rules a row can be quarantined for (audit.quarantine.rule).
 ROW_RULES = ("malformed_row", "missing_required", "invalid_type", "invalid_person_id", "outside_domain",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from workhealth.registers import DELIVERY_NAME_PATTERN
+from workhealth.core.registers import DELIVERY_NAME_PATTERN
 
 MANIFEST = "manifest.json"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from workhealth import settings as _settings
+from workhealth.core import settings as _settings
 
 EXIT_REJECTED = 3
 
@@ -28,7 +28,7 @@ def ingest_command(inbox, warehouse) -> None:
 
     Exit codes: 0 all accepted or replayed; 3 at least one delivery was rejected.
     """
-    from workhealth.deliveries.ingest import ingest_inbox
+    from workhealth.ingest.load import ingest_inbox
 
     s = _settings_with(inbox, warehouse)
     results = ingest_inbox(s)
@@ -47,7 +47,7 @@ def ingest_command(inbox, warehouse) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def deliveries_command(warehouse, inbox, as_json) -> None:
     """List every delivery seen: status (accepted, rejected, superseded, waiting), rows, reason."""
-    from workhealth.deliveries.log import list_deliveries
+    from workhealth.ingest.log import list_deliveries
 
     s = _settings_with(inbox, warehouse)
     rows = list_deliveries(s.warehouse, s.inbox)

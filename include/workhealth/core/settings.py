@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: The repository root (``include/workhealth/settings.py`` -> three levels up).
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The repository root (``include/workhealth/core/settings.py`` -> four levels up).
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _path(name: str, default: Path) -> Path:

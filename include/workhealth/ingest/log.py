@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workhealth import warehouse as _warehouse
-from workhealth.deliveries.inbox import scan_inbox
+from workhealth.core import warehouse as _warehouse
+from workhealth.ingest.inbox import scan_inbox
 
 FIELDS = ("delivery", "register", "period", "version", "status", "reason", "rows_manifest", "rows_loaded",
           "rows_quarantined", "received_at", "processed_at", "privacy_breach", "superseded_by", "produced_at",

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from workhealth.registers import delivery_name
+from workhealth.core.registers import delivery_name
 
 MANIFEST = "manifest.json"
 #: gzip level 1: about as small as level 6 for these files and several times faster to write.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from workhealth.settings import Settings
+from workhealth.core.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -62,7 +62,7 @@ def snapshot(s: Settings) -> Path:
 
     import duckdb
 
-    from workhealth import warehouse
+    from workhealth.core import warehouse
 
     if not s.warehouse.is_file():
         raise SqlSourceError(f"no warehouse at {s.warehouse}")
@@ -90,7 +90,7 @@ def snapshot(s: Settings) -> Path:
 
 
 def connect_snapshot(path: Path, s: Settings) -> duckdb.DuckDBPyConnection:
-    from workhealth import warehouse  # duckdb only when a query runs, not at CLI start-up
+    from workhealth.core import warehouse  # duckdb only when a query runs, not at CLI start-up
 
     return warehouse.connect(path, read_only=True, settings=s)
 
@@ -127,7 +127,7 @@ def sql_command(query, release, use_snapshot, fmt, out) -> None:
     """
     import dataclasses
 
-    from workhealth import settings
+    from workhealth.core import settings
 
     s = settings.load()
     if out:

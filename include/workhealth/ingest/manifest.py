@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from workhealth.deliveries.inbox import MANIFEST, parse_name
-from workhealth.deliveries.writer import sha256_of
-from workhealth.registers import DATA_FILE_SUFFIXES, PERIOD_PATTERN, REGISTERS, SCHEMA_VERSIONS
+from workhealth.ingest.inbox import MANIFEST, parse_name
+from workhealth.generate.writer import sha256_of
+from workhealth.core.registers import DATA_FILE_SUFFIXES, PERIOD_PATTERN, REGISTERS, SCHEMA_VERSIONS
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workhealth import warehouse
-from workhealth.deliveries import checks
-from workhealth.deliveries.inbox import MANIFEST, parse_name, scan_inbox
-from workhealth.deliveries.manifest import DeliveryError, Manifest, check_files, manifest_sha256, read_manifest
-from workhealth.registers import REGISTERS
-from workhealth.settings import Settings, load
+from workhealth.core import warehouse
+from workhealth.ingest import checks
+from workhealth.ingest.inbox import MANIFEST, parse_name, scan_inbox
+from workhealth.ingest.manifest import DeliveryError, Manifest, check_files, manifest_sha256, read_manifest
+from workhealth.core.registers import REGISTERS
+from workhealth.core.settings import Settings, load
 
 REJECTED_FILE = "REJECTED.txt"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import duckdb
 
-from workhealth.registers import DUCKDB_TYPES, REGISTERS
-from workhealth.settings import Settings
-from workhealth.settings import load as load_settings
+from workhealth.core.registers import DUCKDB_TYPES, REGISTERS
+from workhealth.core.settings import Settings
+from workhealth.core.settings import load as load_settings
 
 LINEAGE_COLUMNS = (
     ("_delivery", "VARCHAR"),
@@ -35,7 +35,7 @@ LINEAGE_COLUMNS = (
 def connect(path: Path, read_only: bool = False, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file with the settings' ``memory_limit``, ``threads`` and a
     ``temp_directory`` (``<warehouse>.tmp/`` next to the file, created by DuckDB only when it
-    spills). ``settings`` defaults to ``workhealth.settings.load()``. A writer creates the
+    spills). ``settings`` defaults to ``workhealth.core.settings.load()``. A writer creates the
     file's folder. Raises ``duckdb.IOException`` when another process holds the file's lock.
     """
     s = settings if settings is not None else load_settings()

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workhealth.settings import Settings
+from workhealth.core.settings import Settings
 
 
 @dataclass

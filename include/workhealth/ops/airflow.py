@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workhealth.settings import WAREHOUSE_POOL, Settings, airflow_environ
+from workhealth.core.settings import WAREHOUSE_POOL, Settings, airflow_environ
 
 #: The DAGs of one monthly cycle, in dependency order.
 PIPELINE_DAGS = ("ingest_deliveries", "build_marts")

@@ -1,0 +1,1 @@
+"""Shared by every stage: settings, the register contract, the identity-number check, the warehouse connection, code lists."""

@@ -1,1 +1,0 @@
-"""Register deliveries: writing them (for the generator and tests) and ingesting them."""

@@ -1,0 +1,1 @@
+"""The ingest stage: checking register deliveries from the inbox and loading them into raw (or refusing them)."""

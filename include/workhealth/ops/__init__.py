@@ -1,0 +1,1 @@
+"""Operating the platform: the Airflow runner and supervisor, and the read-only SQL tool."""
