@@ -1,0 +1,32 @@
+"""The constants of the definitions, read from the one place they are set: ``vars`` in
+``dbt_project/dbt_project.yml`` (docs/definitions.md).
+
+The dbt models read them with ``var()``; Python code (publishing, the report, the reference
+re-implementations in the tests) reads them here, so a changed gap or window changes both.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from workhealth.core.settings import REPO_ROOT
+
+
+@lru_cache(maxsize=None)
+def dbt_vars(project_dir: Path = REPO_ROOT / "dbt_project") -> dict:
+    """The ``vars`` block of ``dbt_project.yml`` as a dict."""
+    import yaml
+
+    with (project_dir / "dbt_project.yml").open(encoding="utf-8") as f:
+        return dict(yaml.safe_load(f)["vars"])
+
+
+_V = dbt_vars()
+SICK_LEAVE_CHAIN_GAP_DAYS: int = int(_V["sick_leave_chain_gap_days"])
+COURSE_CHAIN_GAP_DAYS: int = int(_V["course_chain_gap_days"])
+ERA_CHANGE_DATE: date = date.fromisoformat(str(_V["era_change_date"]))
+FOLLOW_UP_MONTHS: tuple[int, ...] = tuple(int(k) for k in _V["follow_up_months"])
+#: Offsets of the trajectory window, first to last inclusive (a ``range``).
+TRAJECTORY_OFFSETS: range = range(int(_V["trajectory_first_offset"]), int(_V["trajectory_last_offset"]) + 1)
