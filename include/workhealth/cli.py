@@ -87,10 +87,10 @@ def airflow_run(inbox, warehouse, out) -> None:
 
     Exit code 0 when every DAG run succeeded, 1 otherwise.
     """
-    from workhealth.ops import airflow as airflow_runner
+    from workhealth.ops import runner
 
     s = settings_with(inbox, warehouse, out)
-    states = airflow_runner.run_dags(s)
+    states = runner.run_dags(s)
     for dag_id, state in states.items():
         click.echo(f"DAG {dag_id}: {state}")
     click.echo(f"warehouse:  {s.warehouse} (raw.*, audit.*, marts.*; dbt logs under {s.out / 'dbt'})")
@@ -112,26 +112,26 @@ def up(port) -> None:
     The DAGs are loaded and unpaused and the inbox is polled every minute, so a delivery dropped
     into the inbox is ingested, built, validated and published by itself. ``workhealth down`` stops it.
     """
-    from workhealth.ops import airflow as airflow_runner
+    from workhealth.ops import supervisor
 
-    sys.exit(airflow_runner.up(_settings.load(), port=port, echo=click.echo))
+    sys.exit(supervisor.up(_settings.load(), port=port, echo=click.echo))
 
 
 @main.command()
 def down() -> None:
     """Stop the Airflow started by ``workhealth up``."""
-    from workhealth.ops import airflow as airflow_runner
+    from workhealth.ops import supervisor
 
-    sys.exit(airflow_runner.down(_settings.load(), echo=click.echo))
+    sys.exit(supervisor.down(_settings.load(), echo=click.echo))
 
 
 @main.command("airflow", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def airflow_cmd(ctx) -> None:
     """Run an ``airflow`` CLI command with the project's Airflow settings (e.g. ``workhealth airflow dags list``)."""
-    from workhealth.ops import airflow as airflow_runner
+    from workhealth.ops import runner
 
-    sys.exit(airflow_runner.airflow(list(ctx.args), _settings.load(), check=False).returncode)
+    sys.exit(runner.airflow(list(ctx.args), _settings.load(), check=False).returncode)
 
 
 if __name__ == "__main__":

@@ -60,11 +60,11 @@ def build_stage(s: Settings) -> dict:
             "summary": result.summary()}
 
 
-def validate_stage(s: Settings, run_id: str | None = None) -> dict:
+def validate_stage(s: Settings) -> dict:
     """The quality gate (workhealth.quality): findings, period status and the report under OUT/quality/."""
     from workhealth.quality import validate
 
-    result = validate(s, run_id=run_id)
+    result = validate(s)
     return {**result.to_dict(), "summary": result.summary(), "withheld_reason": result.withheld_reason()}
 
 

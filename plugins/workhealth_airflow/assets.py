@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, AssetAlias
 
-from workhealth.core.registers import MONTHLY_REGISTERS, REGISTERS
+from workhealth.core.registers import REGISTERS
 
 #: Ingestion adds events through this alias, only for the registers a delivery actually changed.
 RAW_REGISTERS_ALIAS = AssetAlias("workhealth_raw_registers")
@@ -16,8 +16,6 @@ def raw_asset(register: str) -> Asset:
 
 
 RAW_ASSETS = {name: raw_asset(name) for name in REGISTERS}
-#: All five monthly registers: downstream builds wait until each has new data.
-MONTHLY_RAW_ASSETS = [RAW_ASSETS[name] for name in MONTHLY_REGISTERS]
 
 #: The newest indicator release (OUT/releases/latest), updated by build_marts' ``publish`` task.
 RELEASE_ASSET = Asset(name="releases.latest", uri="workhealth://releases/latest", group="releases")

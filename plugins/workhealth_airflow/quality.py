@@ -5,11 +5,11 @@ from __future__ import annotations
 from airflow.sdk.exceptions import AirflowFailException
 
 
-def validate(run_id: str | None = None) -> dict:
+def validate() -> dict:
     from workhealth.core import settings
     from workhealth.quality import validate as run_validation
 
-    result = run_validation(settings.load(), run_id=run_id)
+    result = run_validation(settings.load())
     print(result.summary())
     for finding in result.warnings:  # warnings never stop publication; the log and the report show them
         print(f"WARNING {finding.message}")

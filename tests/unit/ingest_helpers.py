@@ -8,7 +8,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from workhealth.generate.writer import MANIFEST, sha256_of, write_delivery, write_manifest
+from workhealth.core.files import sha256_of
+from workhealth.core.registers import MANIFEST
+from workhealth.generate.writer import write_delivery, write_manifest
 
 
 def pid(i: int) -> str:

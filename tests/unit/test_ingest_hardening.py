@@ -263,7 +263,7 @@ def test_row_numbers_stay_exact_in_a_big_file_read_in_parallel(s):
 
 def test_connect_applies_the_settings(s):
     s = dataclasses.replace(s, duckdb_memory_limit="1GB", duckdb_threads=1)
-    conn = warehouse.connect(s.warehouse, settings=s)
+    conn = warehouse.connect(s)
     try:
         threads, mem, tmp = conn.execute("SELECT current_setting('threads'), current_setting('memory_limit'), "
                                          "current_setting('temp_directory')").fetchone()

@@ -166,7 +166,7 @@ def test_warehouse_schemas_are_idempotent(s):
     from workhealth.core import warehouse
 
     for _ in range(2):
-        conn = warehouse.connect(s.warehouse, settings=s)
+        conn = warehouse.connect(s)
         warehouse.ensure_schemas(conn)
         conn.close()
     cols = [c for (c,) in query(s, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "

@@ -1,4 +1,4 @@
-"""The registers of the delivery contract (deliveries.md section 3), as data.
+"""The registers of the delivery contract (docs/ingestion.md), as data.
 
 One definition serves the generator, the ingestion checks, the raw tables and the docs.
 """
@@ -19,6 +19,8 @@ PERIOD_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DELIVERY_NAME_PATTERN = re.compile(r"^(?P<register>[a-z_]+)_(?P<period>\d{4}-\d{2})_v(?P<version>[1-9]\d*)$")
 SCHEMA_VERSIONS = {1}
 DATA_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+#: The file whose arrival marks a delivery folder as complete.
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -145,3 +147,11 @@ MONTHLY_REGISTERS = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability
 
 def delivery_name(register: str, period: str, version: int) -> str:
     return f"{register}_{period}_v{version}"
+
+
+def parse_name(name: str) -> tuple[str, str, int] | None:
+    """(register, period, version) of a delivery folder name, or None when it is not one."""
+    m = DELIVERY_NAME_PATTERN.match(name)
+    if not m:
+        return None
+    return m["register"], m["period"], int(m["version"])

@@ -7,7 +7,7 @@ the repository's ``data/`` folder (ignored by git), so a fresh clone works as is
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The repository root (``include/workhealth/core/settings.py`` -> four levels up).
@@ -47,7 +47,7 @@ class Settings:
     dbt_project_dir: Path
     codelists_dir: Path
     #: Max share of a delivery's rows that may be quarantined before the whole delivery
-    #: is rejected (deliveries.md section 5: default 0.1 %).
+    #: is rejected (the delivery contract, docs/ingestion.md: default 0.1 %).
     quarantine_threshold: float = 0.001
     duckdb_memory_limit: str = "8GB"
     duckdb_threads: int = 2
@@ -61,7 +61,6 @@ class Settings:
     smtp_host: str = "localhost"
     smtp_port: int = 25
     alert_sender: str = "workhealth@localhost"
-    extra: dict = field(default_factory=dict)
 
 
 def load() -> Settings:

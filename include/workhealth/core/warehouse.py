@@ -20,7 +20,6 @@ import duckdb
 
 from workhealth.core.registers import DUCKDB_TYPES, REGISTERS
 from workhealth.core.settings import Settings
-from workhealth.core.settings import load as load_settings
 
 LINEAGE_COLUMNS = (
     ("_delivery", "VARCHAR"),
@@ -32,14 +31,13 @@ LINEAGE_COLUMNS = (
 )
 
 
-def connect(path: Path, read_only: bool = False, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file with the settings' ``memory_limit``, ``threads`` and a
-    ``temp_directory`` (``<warehouse>.tmp/`` next to the file, created by DuckDB only when it
-    spills). ``settings`` defaults to ``workhealth.core.settings.load()``. A writer creates the
-    file's folder. Raises ``duckdb.IOException`` when another process holds the file's lock.
+def connect(s: Settings, read_only: bool = False, path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (``s.warehouse``, or another DuckDB file such as a snapshot at ``path``)
+    with the settings' ``memory_limit``, ``threads`` and a ``temp_directory`` (``<file>.tmp/``
+    next to the file, created by DuckDB only when it spills). A writer creates the file's folder.
+    Raises ``duckdb.IOException`` when another process holds the file's lock.
     """
-    s = settings if settings is not None else load_settings()
-    path = Path(path)
+    path = Path(path if path is not None else s.warehouse)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     config = {

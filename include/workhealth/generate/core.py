@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workhealth.generate.writer import sha256_of, write_data_file, write_manifest
+from workhealth.core.files import sha256_of
+from workhealth.generate.writer import write_data_file, write_manifest
 from workhealth.generate.simulation import World, load_codes
 from workhealth.core.identity import make_identity_number
 from workhealth.core.registers import MONTHLY_REGISTERS, delivery_name

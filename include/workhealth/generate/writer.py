@@ -1,4 +1,5 @@
-"""Write a delivery folder exactly as deliveries.md defines it: data files first, manifest last.
+"""Write a delivery folder exactly as the contract defines it (docs/ingestion.md): data files
+first, manifest last.
 
 Used by the synthetic generator and by tests that craft (possibly broken) deliveries.
 Data arrive as an iterable of pyarrow tables, so large files stream to disk batch by batch.
@@ -7,7 +8,6 @@ Data arrive as an iterable of pyarrow tables, so large files stream to disk batc
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -17,19 +17,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from workhealth.core.registers import delivery_name
+from workhealth.core.files import sha256_of
+from workhealth.core.registers import MANIFEST, delivery_name
 
-MANIFEST = "manifest.json"
 #: gzip level 1: about as small as level 6 for these files and several times faster to write.
 GZIP_LEVEL = 1
-
-
-def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_data_file(path: Path, batches: Iterable[pa.Table]) -> int:

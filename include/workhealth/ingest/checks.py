@@ -26,9 +26,8 @@ from pathlib import Path
 import duckdb
 
 from workhealth.core import identity
-from workhealth.ingest.inbox import MANIFEST
 from workhealth.ingest.manifest import DeliveryError, Manifest
-from workhealth.core.registers import DATE, INTEGER, MONTH, NUMBER, REGISTERS, STRING, Register
+from workhealth.core.registers import DATE, INTEGER, MANIFEST, MONTH, NUMBER, REGISTERS, STRING, Register
 
 #: Rules a row can be quarantined for (audit.quarantine.rule).
 ROW_RULES = ("malformed_row", "missing_required", "invalid_type", "invalid_person_id", "outside_domain",

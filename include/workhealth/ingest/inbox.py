@@ -1,13 +1,11 @@
-"""Finding delivery folders in the inbox (deliveries.md section 1)."""
+"""Finding delivery folders in the inbox (docs/ingestion.md, the inbox layout)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from workhealth.core.registers import DELIVERY_NAME_PATTERN
-
-MANIFEST = "manifest.json"
+from workhealth.core.registers import MANIFEST, parse_name
 
 
 @dataclass(frozen=True)
@@ -20,13 +18,6 @@ class InboxFolder:
     register: str | None = None
     period: str | None = None
     version: int | None = None
-
-
-def parse_name(name: str) -> tuple[str, str, int] | None:
-    m = DELIVERY_NAME_PATTERN.match(name)
-    if not m:
-        return None
-    return m["register"], m["period"], int(m["version"])
 
 
 def folder_state(path: Path) -> InboxFolder:

@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workhealth.core import warehouse
-from workhealth.ingest import checks
-from workhealth.ingest.inbox import MANIFEST, parse_name, scan_inbox
-from workhealth.ingest.manifest import DeliveryError, Manifest, check_files, manifest_sha256, read_manifest
-from workhealth.core.registers import REGISTERS
+from workhealth.core.registers import MANIFEST, REGISTERS, parse_name
 from workhealth.core.settings import Settings, load
+from workhealth.ingest import checks
+from workhealth.ingest.inbox import scan_inbox
+from workhealth.ingest.manifest import DeliveryError, Manifest, check_files, manifest_sha256, read_manifest
 
 REJECTED_FILE = "REJECTED.txt"
 
@@ -114,13 +114,13 @@ def ingest_delivery(folder: Path, settings: Settings | None = None) -> IngestRes
         return IngestResult(name, register, period, version, "rejected",
                             f"not_found: delivery {name}: folder {folder} does not exist")
     if parsed is not None and not (folder / MANIFEST).is_file():
-        # Still arriving: left alone, nothing recorded (deliveries.md section 1).
+        # Still arriving: left alone, nothing recorded (docs/ingestion.md, inbox states).
         return IngestResult(name, register, period, version, "rejected",
                             f"manifest_missing: delivery {name}: no manifest.json yet (still arriving); left in the inbox")
-    conn = warehouse.connect(s.warehouse, settings=s)
+    conn = warehouse.connect(s)
     try:
         warehouse.ensure_schemas(conn)
-        result, target, note, now = _process(conn, folder, s)
+        result, target, note, now = _process(conn, folder, s, parsed)
     finally:
         conn.close()
     _move(folder, target, note, now)
@@ -131,11 +131,13 @@ _PREVIOUS = ("status", "manifest_sha256", "reason", "rows_manifest", "rows_loade
              "privacy_breach", "stored_at")
 
 
-def _process(conn, folder: Path, s: Settings):
-    """Everything of one delivery in the warehouse; returns (result, target folder, note, now)."""
+def _process(conn, folder: Path, s: Settings, parsed: tuple[str, str, int] | None):
+    """Everything of one delivery in the warehouse; returns (result, target folder, note, now).
+
+    ``parsed``: the folder name as ``parse_name`` gave it (None: not a delivery name).
+    """
     name = folder.name
     now = _now()
-    parsed = parse_name(name)
     register, period, version = parsed if parsed else (None, None, None)
     sha = manifest_sha256(folder)
     row = conn.execute(f"SELECT {', '.join(_PREVIOUS)} FROM audit.deliveries WHERE delivery = ?", [name]).fetchone()
@@ -145,7 +147,7 @@ def _process(conn, folder: Path, s: Settings):
     # provided the files are still the ones the manifest describes.
     if previous and previous["status"] != "rejected" and sha is not None and previous["manifest_sha256"] == sha:
         try:
-            manifest = read_manifest(folder)
+            manifest = read_manifest(folder, parsed)
             check_files(folder, manifest)
             hit = checks.sweep_identity_numbers(folder, exclude={f.path for f in manifest.files})
             if hit is not None:
@@ -165,7 +167,7 @@ def _process(conn, folder: Path, s: Settings):
 
     manifest: Manifest | None = None
     try:
-        manifest = read_manifest(folder)                           # check 1
+        manifest = read_manifest(folder, parsed)                   # check 1
         check_files(folder, manifest)                              # check 2
         hit = checks.sweep_identity_numbers(folder, exclude={f.path for f in manifest.files})
         if hit is not None:                                        # check 5 on the manifest and non-data files

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workhealth.core import warehouse as _warehouse
+from workhealth.core.settings import load as load_settings
 from workhealth.ingest.inbox import scan_inbox
 
 FIELDS = ("delivery", "register", "period", "version", "status", "reason", "rows_manifest", "rows_loaded",
@@ -21,7 +22,7 @@ def list_deliveries(warehouse: Path, inbox: Path | None = None) -> list[dict]:
     out: list[dict] = []
     path = Path(warehouse)
     if path.is_file():
-        conn = _warehouse.connect(path, read_only=True)
+        conn = _warehouse.connect(load_settings(), read_only=True, path=path)
         try:
             exists = conn.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'audit' "

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from workhealth.ingest.inbox import MANIFEST, parse_name
-from workhealth.generate.writer import sha256_of
-from workhealth.core.registers import DATA_FILE_SUFFIXES, PERIOD_PATTERN, REGISTERS, SCHEMA_VERSIONS
+from workhealth.core.files import sha256_of
+from workhealth.core.registers import (DATA_FILE_SUFFIXES, MANIFEST, PERIOD_PATTERN, REGISTERS, SCHEMA_VERSIONS,
+                                      parse_name)
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -68,11 +68,14 @@ def data_suffix(name: str) -> str | None:
     return next((s for s in DATA_FILE_SUFFIXES if name.lower().endswith(s)), None)
 
 
-def read_manifest(folder: Path) -> Manifest:
-    """Check 1: folder name, manifest syntax and content, agreement between them."""
+def read_manifest(folder: Path, parsed: tuple[str, str, int] | None = None) -> Manifest:
+    """Check 1: folder name, manifest syntax and content, agreement between them.
+
+    ``parsed``: the folder name as ``parse_name`` gave it, when the caller has parsed it already.
+    """
     folder = Path(folder)
     name = folder.name
-    parsed = parse_name(name)
+    parsed = parsed or parse_name(name)
     if parsed is None:
         raise DeliveryError("invalid_folder_name", f"folder name {name!r} is not <register>_<YYYY-MM>_v<N>")
     path = folder / MANIFEST

@@ -70,7 +70,7 @@ def snapshot(s: Settings) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # The read-only connection holds a shared lock: no writer can start during the copy.
-        con = warehouse.connect(s.warehouse, read_only=True, settings=s)
+        con = warehouse.connect(s, read_only=True)
     except duckdb.IOException as exc:
         raise SqlSourceError(f"the warehouse is busy (a pipeline task is writing): {exc}; "
                              "query the latest release instead, or retry in a moment") from exc
@@ -92,7 +92,7 @@ def snapshot(s: Settings) -> Path:
 def connect_snapshot(path: Path, s: Settings) -> duckdb.DuckDBPyConnection:
     from workhealth.core import warehouse  # duckdb only when a query runs, not at CLI start-up
 
-    return warehouse.connect(path, read_only=True, settings=s)
+    return warehouse.connect(s, read_only=True, path=path)
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> list[str]:

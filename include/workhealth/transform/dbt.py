@@ -74,10 +74,13 @@ def dbt(args: list[str], s: Settings) -> DbtResult:
     cmd = [_dbt_bin(), *args, "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
            str(s.dbt_project_dir), "--target-path", str(target), "--log-path", str(logs)]
     s.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    results_file = target / "run_results.json"
+    # A dbt that dies before writing its results must not be read as the previous build's
+    # outcome: no nodes then means "dbt itself broke" (retried), not "a test failed" (not retried).
+    results_file.unlink(missing_ok=True)
     proc = subprocess.run(cmd, env=dbt_env(s), text=True, capture_output=True, cwd=s.dbt_project_dir)
     result = DbtResult(command=cmd, returncode=proc.returncode,
                        output_tail="\n".join((proc.stdout + proc.stderr).splitlines()[-30:]))
-    results_file = target / "run_results.json"
     if results_file.exists():
         for r in json.loads(results_file.read_text())["results"]:
             result.nodes.append(NodeResult(r["unique_id"], r["status"], r.get("message"),

@@ -1,71 +1,19 @@
-"""Run the pipeline's DAGs through Airflow on the embedded default (SQLite metadata).
+"""``make up`` / ``make down``: a long-running Airflow on this machine (``airflow standalone``:
+api-server with the UI, scheduler, dag-processor, triggerer; LocalExecutor; SQLite metadata).
 
-Used by ``workhealth airflow-run`` (and so ``make demo``): prepares AIRFLOW_HOME, migrates the
-metadata database, creates the warehouse pool and runs each DAG with ``airflow dags test``,
-in the order the assets would trigger them under a scheduler. Airflow runs as a subprocess so
-its configuration comes only from the environment built by ``settings.airflow_environ``.
+The supervisor starts, checks and stops that Airflow; running DAGs once is the runner's job
+(workhealth.ops.runner), whose ``airflow`` and ``init`` it uses.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from workhealth.core.settings import WAREHOUSE_POOL, Settings, airflow_environ
-
-#: The DAGs of one monthly cycle, in dependency order.
-PIPELINE_DAGS = ("ingest_deliveries", "build_marts")
-
-
-def _airflow_bin() -> str:
-    local = Path(sys.executable).with_name("airflow")
-    return str(local) if local.exists() else (shutil.which("airflow") or "airflow")
-
-
-def airflow(args: list[str], s: Settings, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, **airflow_environ(s)}
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [_airflow_bin(), *args], env=env, check=check, text=True,
-        stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None,
-    )
-
-
-def init(s: Settings) -> None:
-    """Migrate the metadata database and create the one-slot warehouse pool (both idempotent)."""
-    airflow(["db", "migrate"], s, capture=True)
-    airflow(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer: every task that opens the warehouse"],
-            s, capture=True)
-
-
-def last_run_state(dag_id: str, s: Settings) -> str:
-    out = airflow(["dags", "list-runs", dag_id, "-o", "json"], s, capture=True).stdout
-    # Airflow may print warnings before the JSON: take the line that is the JSON list.
-    line = next((ln for ln in out.splitlines() if ln.startswith("[{") or ln.strip() == "[]"), "[]")
-    runs = json.loads(line)
-    if not runs:
-        return "none"
-    latest = max(runs, key=lambda r: r.get("run_after") or r.get("logical_date") or "")
-    return latest["state"]
-
-
-def run_dags(s: Settings, dag_ids: tuple[str, ...] = PIPELINE_DAGS) -> dict[str, str]:
-    """``airflow dags test`` each DAG in order; returns the final state of each run."""
-    init(s)
-    states = {}
-    for dag_id in dag_ids:
-        airflow(["dags", "test", dag_id], s, check=False)
-        states[dag_id] = last_run_state(dag_id, s)
-    return states
-
-
-# ---------------------------------------------------------------------------------------------
-# ``make up`` / ``make down``: a long-running Airflow on this machine (``airflow standalone``:
-# api-server with the UI, scheduler, dag-processor, triggerer; LocalExecutor; SQLite metadata).
+from workhealth.core.settings import Settings, airflow_environ
+from workhealth.ops.runner import PIPELINE_DAGS, airflow_bin, init
 
 #: How often the inbox is polled under ``make up`` (cron); the default deployment polls every 15 min.
 UP_INBOX_POLL = "* * * * *"
@@ -78,7 +26,7 @@ def _up_environ(s: Settings, port: int) -> dict[str, str]:
     # The UI listens on this machine only unless asked otherwise (docs/operations.md, log-in).
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     # standalone starts its components as `airflow ...` from PATH: the one next to this Python.
-    env["PATH"] = f"{Path(_airflow_bin()).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{Path(airflow_bin()).parent}{os.pathsep}{env.get('PATH', '')}"
     # Task processes report to the api-server's execution API on this port.
     env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://localhost:{port}/execution/")
     return env
@@ -127,7 +75,7 @@ def up(s: Settings, port: int = 8080, timeout: float = 240.0, echo=print) -> int
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         # Its own session (process group), so `make down` can stop every component at once.
-        proc = subprocess.Popen([_airflow_bin(), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([airflow_bin(), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     _pid_file(s).write_text(str(proc.pid))
     echo(f"starting Airflow (pid {proc.pid}, log {log_path}) ...")
@@ -147,7 +95,7 @@ def up(s: Settings, port: int = 8080, timeout: float = 240.0, echo=print) -> int
         down(s, echo=echo)
         return 1
     for dag_id in PIPELINE_DAGS:  # in case someone paused them in an earlier session
-        subprocess.run([_airflow_bin(), "dags", "unpause", dag_id], env=env, capture_output=True, check=True)
+        subprocess.run([airflow_bin(), "dags", "unpause", dag_id], env=env, capture_output=True, check=True)
     echo(login_help(s, port))
     return 0
 
@@ -157,12 +105,12 @@ def wait_for_dags(s: Settings, env: dict, deadline: float) -> str | None:
     import time
 
     while True:
-        errors = subprocess.run([_airflow_bin(), "dags", "list-import-errors", "-o", "json"], env=env,
+        errors = subprocess.run([airflow_bin(), "dags", "list-import-errors", "-o", "json"], env=env,
                                 capture_output=True, text=True).stdout
         line = next((ln for ln in errors.splitlines() if ln.startswith("[")), "[]")
         if json.loads(line):
             return f"DAG import errors:\n{line}"
-        listed = subprocess.run([_airflow_bin(), "dags", "list", "-o", "json"], env=env,
+        listed = subprocess.run([airflow_bin(), "dags", "list", "-o", "json"], env=env,
                                 capture_output=True, text=True).stdout
         line = next((ln for ln in listed.splitlines() if ln.startswith("[")), "[]")
         if set(PIPELINE_DAGS) <= {d["dag_id"] for d in json.loads(line)}:
