@@ -1,6 +1,6 @@
 """Norwegian national identity numbers (fødselsnummer and D-nummer).
 
-No delivery may carry one (deliveries.md section 5). A value is treated as an identity
+No delivery may carry one (docs/ingestion.md, identity-number guard). A value is treated as an identity
 number when it is 11 digits, its first six digits are a real date DDMMYY (with 40 added
 to the day in a D-nummer) and both control digits check out under the official
 modulus-11 rule. Whether the date is real is checked in both candidate centuries

@@ -1,4 +1,4 @@
-"""Synthetic register deliveries (deliveries.md) for development, tests and benchmarks.
+"""Synthetic register deliveries (docs/ingestion.md) for development, tests and benchmarks.
 
     from workhealth.generate import generate, DEFECTS
     summary = generate(inbox, start="2016-01", end="2019-12", scale=0.01, seed=20240101)

@@ -30,7 +30,7 @@ def _period(ctx, param, value):
               help="Structural defect to inject (repeatable): " + ", ".join(sorted(DEFECTS)) + ".")
 @click.option("--format", "fmt", default="csv.gz", show_default=True, type=click.Choice(FORMATS))
 def generate_command(inbox, start, end, scale, seed, defects, fmt) -> None:
-    """Write synthetic register deliveries (deliveries.md) for every month in [START, END]."""
+    """Write synthetic register deliveries (docs/ingestion.md) for every month in [START, END]."""
     from workhealth.core import settings
     from workhealth.generate import generate
 
