@@ -3,8 +3,8 @@
 Used by ``test_independent_check.py``. It shares nothing with the SQL nor with
 ``reference_marts.py`` (which reads the warehouse's ``raw`` schema): it reads the archived
 delivery folders byte for byte (``csv`` + ``gzip``), decides itself which version of each
-register and period counts, and follows shared/spec/indicators.md sections 1-3 together with
-the project's own choices in docs/definitions.md:
+register and period counts, and follows docs/definitions.md (data horizon, person-month
+states, sick-leave cases, treatment courses, including the choices made there):
 
 - a correction (higher version) replaces the lower version of the same register and period;
 - episodes / certificates: the newest delivered row per id (highest period, then version);
@@ -31,15 +31,23 @@ from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
+from workhealth.core.definitions import (
+    COURSE_CHAIN_GAP_DAYS,
+    ERA_CHANGE_DATE,
+    FOLLOW_UP_MONTHS,
+    SICK_LEAVE_CHAIN_GAP_DAYS,
+)
+
 SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
 MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
 REGISTERS = MONTHLY + ("population",)
 FOLDER = re.compile(r"^(?P<register>[a-z_]+)_(?P<period>\d{4}-\d{2})_v(?P<version>\d+)$")
 ICD10 = re.compile(r"[A-Z][0-9]{2}[0-9A-Z]{0,2}")
 HRB = frozenset({"UFOR", "AAP", "SYK"})
-ERA_SWITCH = date(2018, 1, 1)
-SICK_LEAVE_GAP = 16
-COURSE_GAP = 90
+# The constants come from the one place they are defined (dbt_project.yml vars).
+ERA_SWITCH = ERA_CHANGE_DATE
+SICK_LEAVE_GAP = SICK_LEAVE_CHAIN_GAP_DAYS
+COURSE_GAP = COURSE_CHAIN_GAP_DAYS
 
 
 # --------------------------------------------------------------------------- small date helpers
@@ -277,7 +285,7 @@ def treatment_courses(data: dict, first: date, last: date, states: dict, cases: 
                 "sick_leave_days_at_start": (start - case["case_start"]).days if case else None,
                 "sick_leave_case_id": case["case_id"] if case else None,
             }
-            for k in (3, 6, 12):
+            for k in FOLLOW_UP_MONTHS:
                 month = add_months(month_start(end), k)
                 state = states.get((pid, month)) if first <= month <= last else None
                 row[f"state_{k}m"] = state

@@ -1,8 +1,9 @@
 """A random but reproducible warehouse (``raw`` + ``audit``) that hits the definitions' edges.
 
 Where fixture_warehouse.py has a few hand-checked rows, this one has many rows drawn to land
-on the boundaries: certificates 15-18 days after the latest end so far, nested and backwards
-certificates, equal start dates, episodes 89-92 days apart at one or two health trusts,
+on the boundaries: certificates gap-1 .. gap+2 days after the latest end so far (15-18 with
+the 16-day gap), nested and backwards certificates, equal start dates, episodes gap-1 .. gap+2
+days apart (89-92) at one or two health trusts,
 valid / dotted / lower-case / unknown diagnoses, referrals before / on / after the start,
 deaths on the first, middle and last day of a month and before the first delivered month,
 decisions redelivered with a new end or made open-ended, persons missing from the population,
@@ -22,6 +23,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from fixture_warehouse import create_empty
+
+from workhealth.core.definitions import COURSE_CHAIN_GAP_DAYS, SICK_LEAVE_CHAIN_GAP_DAYS
 
 SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
 MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
@@ -118,7 +121,7 @@ def create(path: Path, seed: int = 1) -> Path:
         latest = FIRST + timedelta(days=rnd.randrange(0, 200))
         start = latest
         for _ in range(rnd.randrange(0, 8)):
-            start = _clamp(latest + timedelta(days=rnd.choice([-40, -3, 0, 1, 15, 16, 17, 18, 60])))
+            start = _clamp(latest + timedelta(days=rnd.choice([-40, -3, 0, 1, *(SICK_LEAVE_CHAIN_GAP_DAYS + d for d in (-1, 0, 1, 2)), 60])))
             if rnd.random() < 0.1:
                 start = _clamp(start - timedelta(days=rnd.randrange(0, 3)))
             end = start + timedelta(days=rnd.choice([0, 1, 5, 14, 30, 90, 200, -3]))
@@ -139,7 +142,7 @@ def create(path: Path, seed: int = 1) -> Path:
         for trust in rnd.sample(trusts, rnd.choice([1, 1, 2])):
             latest = date(2017, 1, 1) + timedelta(days=rnd.randrange(0, 500))
             for _ in range(rnd.randrange(0, 5)):
-                start = latest + timedelta(days=rnd.choice([0, 30, 89, 90, 91, 92, 200]))
+                start = latest + timedelta(days=rnd.choice([0, 30, *(COURSE_CHAIN_GAP_DAYS + d for d in (-1, 0, 1, 2)), 200]))
                 end = start + timedelta(days=rnd.choice([0, 0, 1, 3, 20, -2]))
                 if not (FIRST <= _month(end) <= LAST):
                     continue

@@ -1,4 +1,4 @@
-"""A plain-Python reference implementation of indicators.md sections 1-5, to check the marts.
+"""A plain-Python reference implementation of docs/definitions.md, to check the marts.
 
 Written independently of the SQL, as directly as the definitions read: loops per person, a
 day-range test per person and month, no window functions. It reads ``raw`` and ``audit`` from
@@ -21,6 +21,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+
+from workhealth.core.definitions import (
+    COURSE_CHAIN_GAP_DAYS,
+    ERA_CHANGE_DATE,
+    FOLLOW_UP_MONTHS,
+    SICK_LEAVE_CHAIN_GAP_DAYS,
+    TRAJECTORY_OFFSETS,
+)
 
 SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
 MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
@@ -66,7 +74,9 @@ def load(con) -> dict:
         for r in _rows(con, f"select * from raw.{table}"):
             if r["_delivery"] not in accepted:
                 continue
-            rank = (r["_period"], r["_version"], -r["_row"])
+            # the newest delivered state: highest period, then version (file and row, last
+            # written wins, only make the order total; accepted deliveries never tie before)
+            rank = (r["_period"], r["_version"], r["_file"], r["_row"])
             if r[key] not in best or rank > best[r[key]][0]:
                 best[r[key]] = (rank, {k: _blank(v) for k, v in r.items()})
         return [v for _, v in best.values()]
@@ -154,7 +164,7 @@ def sick_leave_cases(data: dict, last: date) -> list[dict]:
     cases = []
     for pid, certs in per_person.items():
         certs.sort(key=lambda c: (c["start_date"], c["certificate_id"]))
-        for g in _chain(certs, 16):
+        for g in _chain(certs, SICK_LEAVE_CHAIN_GAP_DAYS):
             cases.append({
                 "case_id": g[0]["certificate_id"], "person_id": pid,
                 "case_start": min(c["start_date"] for c in g), "case_end": max(c["end_date"] for c in g),
@@ -191,7 +201,7 @@ def courses(data: dict, last: date, pm: dict, cases: list[dict]) -> list[dict]:
     out = []
     for (pid, trust), eps in groups.items():
         eps.sort(key=lambda e: (e["start_date"], e["episode_id"]))
-        for g in _chain(eps, 90):
+        for g in _chain(eps, COURSE_CHAIN_GAP_DAYS):
             first = g[0]
             start, end = min(e["start_date"] for e in g), max(e["end_date"] for e in g)
             ref = first["referral_date"]
@@ -202,13 +212,13 @@ def courses(data: dict, last: date, pm: dict, cases: list[dict]) -> list[dict]:
                 "course_start": start, "course_end": end, "n_episodes": len(g),
                 "care_level": min(e["care_level"] for e in g), "main_diagnosis": first["main_diagnosis"],
                 "diagnosis_group": first["group"],
-                "era": "RASKERE_TILBAKE" if start < date(2018, 1, 1) else "HELSE_OG_ARBEID",
+                "era": "RASKERE_TILBAKE" if start < ERA_CHANGE_DATE else "HELSE_OG_ARBEID",
                 "referral_date": ref,
                 "waiting_days": (first["start_date"] - ref).days if ref is not None and ref <= first["start_date"] else None,
                 "on_sick_leave_at_start": bool(covering),
                 "sick_leave_days_at_start": (start - covering[0]["case_start"]).days if covering else None,
             }
-            for k in (3, 6, 12):
+            for k in FOLLOW_UP_MONTHS:
                 state = pm.get((pid, add_months(month_of(end), k)))
                 row[f"state_{k}m"] = state
                 row[f"rtw_{k}m"] = None if state is None else state == "WORK"
@@ -220,7 +230,7 @@ def courses(data: dict, last: date, pm: dict, cases: list[dict]) -> list[dict]:
 def trajectories(course_rows: list[dict], pm: dict) -> list[dict]:
     out = []
     for c in course_rows:
-        for t in range(-12, 25):
+        for t in TRAJECTORY_OFFSETS:
             m = add_months(month_of(c["course_start"]), t)
             if (c["person_id"], m) in pm:
                 out.append({"course_id": c["course_id"], "month_offset": t, "month": m, "state": pm[(c["person_id"], m)]})

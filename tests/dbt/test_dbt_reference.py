@@ -1,7 +1,7 @@
 """The marts agree, row by row and value by value, with a plain-Python reading of the definitions.
 
-reference_marts.py implements indicators.md sections 1-5 directly (loops, a day-range test per
-person and month) without sharing code with the SQL; random_warehouse.py draws warehouses whose
+reference_marts.py implements docs/definitions.md (person-month states to coding quality)
+directly (loops, a day-range test per person and month) without sharing code with the SQL; random_warehouse.py draws warehouses whose
 rows sit on the definitions' edges. Each seed is a full ``dbt build`` (about 10 s).
 """
 
@@ -13,6 +13,8 @@ import pytest
 from fixture_warehouse import create as fixture_create
 from random_warehouse import create
 from reference_marts import compare
+
+pytestmark = pytest.mark.slow  # a full dbt build per case
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -1,5 +1,5 @@
 {#- The five monthly registers whose accepted deliveries define the data horizon
-    (workhealth.registers.MONTHLY_REGISTERS). -#}
+    (workhealth.core.registers.MONTHLY_REGISTERS). -#}
 {%- set monthly_registers = ['npr_episodes', 'nav_sickleave', 'nav_aap', 'nav_disability', 'aareg_employment'] -%}
 
 with
@@ -12,7 +12,11 @@ accepted_monthly as (
     select distinct register, period_month
     from deliveries
     where is_accepted
-      and register in ({% for r in monthly_registers %}'{{ r }}'{% if not loop.last %}, {% endif %}{% endfor %})
+        and register in (
+            {%- for register in monthly_registers %}
+            '{{ register }}'{{ "," if not loop.last }}
+            {%- endfor %}
+        )
 ),
 
 bounds as (
@@ -30,12 +34,13 @@ completeness as (
         months.month,
         count(distinct accepted_monthly.register) = {{ monthly_registers | length }} as is_complete
     from months
-    left join accepted_monthly on accepted_monthly.period_month = months.month
+    left join accepted_monthly on months.month = accepted_monthly.period_month
     group by months.month
 ),
 
 first_gap as (
-    select min(month) as first_incomplete_month from completeness where not is_complete
+    select min(month) as first_incomplete_month from completeness
+    where not is_complete
 ),
 
 horizon as (

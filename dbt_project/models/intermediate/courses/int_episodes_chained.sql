@@ -16,47 +16,20 @@ work_related as (
     from episodes
     cross join horizon
     where episodes.is_work_related
-      and episodes.end_date < horizon.horizon_month + interval 1 month
+        and episodes.end_date < horizon.horizon_month + interval 1 month
 ),
 
--- Gaps and islands per person AND health trust with a running max: an episode joins the
--- current course when its start_date is at most 90 days after the latest end_date seen so
--- far in the course.
-running as (
-    select
-        *,
-        max(end_date) over (
-            partition by person_id, health_trust
-            order by start_date, episode_id
-            rows between unbounded preceding and 1 preceding
-        ) as running_max_end_before
-    from work_related
-),
-
-flagged as (
-    select
-        *,
-        case
-            when running_max_end_before is null then 1
-            when start_date > running_max_end_before + 90 then 1
-            else 0
-        end as opens_course
-    from running
-),
-
+-- Gaps and islands per person AND health trust with a running max (macro
+-- chain_by_running_max_end): an episode joins the current course when its start_date is at
+-- most var('course_chain_gap_days') days after the latest end_date seen so far in the course.
 numbered as (
-    select
-        *,
-        sum(opens_course) over course_order as course_number,
-        -- the last opener seen so far is the first row of the current course; same window as
-        -- the running sum, so no extra sort
-        last_value(case when opens_course = 1 then episode_id end ignore nulls) over course_order as course_id
-    from flagged
-    window course_order as (
-        partition by person_id, health_trust
-        order by start_date, episode_id
-        rows between unbounded preceding and current row
-    )
+    {{ chain_by_running_max_end(
+        'work_related',
+        partition_by=['person_id', 'health_trust'],
+        id_column='episode_id',
+        gap_days=var('course_chain_gap_days'),
+        chain='course'
+    ) }}
 ),
 
 -- course_id: the episode_id of the course's first episode (earliest start_date, ties by

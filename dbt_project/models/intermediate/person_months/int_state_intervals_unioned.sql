@@ -1,6 +1,5 @@
-{#- Month ranges in which a person holds a benefit state, clipped to the month spine.
-    Priority: 2 UFOR > 3 AAP > 4 SYK (1 DEAD comes from death_date, 5 WORK from employment,
-    both in fct_person_month / int_state_masks_aggregated). -#}
+{#- Month ranges in which a person holds a benefit state, clipped to the month spine. The
+    priority of the states (DEAD > UFOR > AAP > SYK > WORK) is applied in fct_person_month. -#}
 with
 
 disability as (
@@ -25,18 +24,17 @@ horizon as (
 -- A decision without end_date covers every day from start_date on. Rows whose end_date is
 -- before their start_date cover no day and are ignored.
 benefit_intervals as (
-    select person_id, 'UFOR' as state, 2 as state_priority, start_date, end_date from disability
+    select person_id, 'UFOR' as state, start_date, end_date from disability
     union all
-    select person_id, 'AAP' as state, 3 as state_priority, start_date, end_date from aap
+    select person_id, 'AAP' as state, start_date, end_date from aap
     union all
-    select person_id, 'SYK' as state, 4 as state_priority, start_date, end_date from certificates
+    select person_id, 'SYK' as state, start_date, end_date from certificates
 ),
 
 month_ranges as (
     select
         person_id,
         state,
-        state_priority,
         cast(date_trunc('month', start_date) as date) as from_month,
         cast(date_trunc('month', end_date) as date) as to_month
     from benefit_intervals
@@ -47,7 +45,6 @@ clipped as (
     select
         month_ranges.person_id,
         month_ranges.state,
-        month_ranges.state_priority,
         greatest(month_ranges.from_month, horizon.first_month) as from_month,
         least(coalesce(month_ranges.to_month, horizon.horizon_month), horizon.horizon_month) as to_month
     from month_ranges

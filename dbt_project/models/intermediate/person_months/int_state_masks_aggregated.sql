@@ -46,10 +46,11 @@ interval_masks as (
         person_id,
         state,
         mask_word,
-        -- bits lo..hi of the word, lo = max(f, 64w) - 64w, hi = min(t, 64w + 63) - 64w:
-        -- (hi - lo + 1) ones shifted left by lo
-        (~cast(0 as ubigint) >> (63 - (least(t, mask_word * 64 + 63) - greatest(f, mask_word * 64))))
-            << (greatest(f, mask_word * 64) - mask_word * 64) as mask
+        -- bits lo..hi of the word: lo = max(f, 64w) - 64w, hi = min(t, 64w + 63) - 64w
+        {{ month_mask_bits(
+            lo='greatest(f, mask_word * 64) - mask_word * 64',
+            hi='least(t, mask_word * 64 + 63) - mask_word * 64'
+        ) }} as mask
     from interval_words
 ),
 
@@ -61,11 +62,13 @@ employment_masks as (
         employments.person_id,
         'WORK' as state,
         cast(datediff('month', bounds.first_month, employments.employment_month) // 64 as integer) as mask_word,
-        cast(1 as ubigint) << cast(datediff('month', bounds.first_month, employments.employment_month) % 64 as integer) as mask
+        {{ month_mask_bit(
+            "cast(datediff('month', bounds.first_month, employments.employment_month) % 64 as integer)"
+        ) }} as mask
     from employments
     cross join bounds
     where employments.fte_pct > 0
-      and employments.employment_month between bounds.first_month and bounds.last_month
+        and employments.employment_month between bounds.first_month and bounds.last_month
 ),
 
 words as (
@@ -74,7 +77,7 @@ words as (
         select * from interval_masks
         union all
         select * from employment_masks
-    )
+    ) as masks
     group by person_id, state, mask_word
 ),
 

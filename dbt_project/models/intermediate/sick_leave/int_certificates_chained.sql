@@ -18,45 +18,17 @@ in_scope as (
     where certificates.start_date < horizon.horizon_month + interval 1 month
 ),
 
--- Gaps and islands with a running max: a certificate joins the current case when its
--- start_date is at most 16 days after the latest end_date seen so far (not the previous
--- row's end_date). The running max over all earlier certificates of the person equals the
--- case's own running max, since a new case only opens after every earlier end_date.
-running as (
-    select
-        *,
-        max(end_date) over (
-            partition by person_id
-            order by start_date, certificate_id
-            rows between unbounded preceding and 1 preceding
-        ) as running_max_end_before
-    from in_scope
-),
-
-flagged as (
-    select
-        *,
-        case
-            when running_max_end_before is null then 1
-            when start_date > running_max_end_before + 16 then 1
-            else 0
-        end as opens_case
-    from running
-),
-
+-- Gaps and islands with a running max (macro chain_by_running_max_end): a certificate joins
+-- the current case when its start_date is at most var('sick_leave_chain_gap_days') days after
+-- the latest end_date seen so far (not the previous row's end_date).
 numbered as (
-    select
-        *,
-        sum(opens_case) over case_order as case_number,
-        -- the last opener seen so far is the first row of the current case; same window as
-        -- the running sum, so no extra sort
-        last_value(case when opens_case = 1 then certificate_id end ignore nulls) over case_order as case_id
-    from flagged
-    window case_order as (
-        partition by person_id
-        order by start_date, certificate_id
-        rows between unbounded preceding and current row
-    )
+    {{ chain_by_running_max_end(
+        'in_scope',
+        partition_by=['person_id'],
+        id_column='certificate_id',
+        gap_days=var('sick_leave_chain_gap_days'),
+        chain='case'
+    ) }}
 ),
 
 -- case_id: the certificate_id of the case's first certificate (earliest start_date, ties by

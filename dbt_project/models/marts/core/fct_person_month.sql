@@ -36,10 +36,10 @@ final as (
             -- DEAD: death_date before the first day of the month (a death during the month,
             -- even on its first day, is not DEAD that month)
             when persons.death_date < spine.month then 'DEAD'
-            when (person_masks.ufor_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'UFOR'
-            when (person_masks.aap_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'AAP'
-            when (person_masks.syk_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'SYK'
-            when (person_masks.work_masks[spine.mask_word + 1] >> spine.mask_bit) & 1 = 1 then 'WORK'
+            when {{ month_mask_has('person_masks.ufor_masks') }} then 'UFOR'
+            when {{ month_mask_has('person_masks.aap_masks') }} then 'AAP'
+            when {{ month_mask_has('person_masks.syk_masks') }} then 'SYK'
+            when {{ month_mask_has('person_masks.work_masks') }} then 'WORK'
             else 'NONE'
         end as state
     from persons

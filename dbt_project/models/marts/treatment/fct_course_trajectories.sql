@@ -8,8 +8,10 @@ person_months as (
     select * from {{ ref('fct_person_month') }}
 ),
 
+-- the trajectory window around the course start (vars in dbt_project.yml)
 offsets as (
-    select cast(generate_series as integer) as month_offset from generate_series(-12, 24)
+    select cast(generate_series as integer) as month_offset
+    from generate_series({{ var('trajectory_first_offset') }}, {{ var('trajectory_last_offset') }})
 ),
 
 targets as (

@@ -1,3 +1,11 @@
+{#- Follow-up at var('follow_up_months') months after the course end: state_<k>m and
+    rtw_<k>m per k. The health-related-benefit flag is defined at 12 months only (hrb_12m), so
+    12 must be one of the follow-up months. -#}
+{%- set follow_up_months = var('follow_up_months') -%}
+{%- set hrb_months = 12 -%}
+{%- if hrb_months not in follow_up_months -%}
+    {{ exceptions.raise_compiler_error("var follow_up_months must include 12 (hrb_12m)") }}
+{%- endif -%}
 with
 
 episodes as (
@@ -63,17 +71,17 @@ follow_up_targets as (
         offsets.k,
         cast(date_trunc('month', courses.course_end) + to_months(offsets.k) as date) as month
     from courses
-    cross join (values (3), (6), (12)) as offsets (k)
+    cross join (values ({{ follow_up_months | join('), (') }})) as offsets (k)
 ),
 
 -- fct_person_month only has months up to the horizon, so a follow-up month after the
 -- horizon finds no row and its state stays missing
 follow_up_states as (
     select
-        follow_up_targets.course_id,
-        max(case when follow_up_targets.k = 3 then person_months.state end) as state_3m,
-        max(case when follow_up_targets.k = 6 then person_months.state end) as state_6m,
-        max(case when follow_up_targets.k = 12 then person_months.state end) as state_12m
+        {%- for k in follow_up_months %}
+        max(case when follow_up_targets.k = {{ k }} then person_months.state end) as state_{{ k }}m,
+        {%- endfor %}
+        follow_up_targets.course_id
     from follow_up_targets
     inner join person_months
         on follow_up_targets.person_id = person_months.person_id
@@ -94,7 +102,7 @@ final as (
         first_episodes.main_diagnosis,
         first_episodes.diagnosis_group,
         case
-            when courses.course_start < date '2018-01-01' then 'RASKERE_TILBAKE'
+            when courses.course_start < date '{{ var("era_change_date") }}' then 'RASKERE_TILBAKE'
             else 'HELSE_OG_ARBEID'
         end as era,
         first_episodes.referral_date,
@@ -102,13 +110,13 @@ final as (
         sick_leave_at_start.case_id is not null as on_sick_leave_at_start,
         cast(courses.course_start - sick_leave_at_start.case_start as integer) as sick_leave_days_at_start,
         sick_leave_at_start.case_id as sick_leave_case_id,
-        follow_up_states.state_3m,
-        follow_up_states.state_6m,
-        follow_up_states.state_12m,
-        follow_up_states.state_3m = 'WORK' as rtw_3m,
-        follow_up_states.state_6m = 'WORK' as rtw_6m,
-        follow_up_states.state_12m = 'WORK' as rtw_12m,
-        follow_up_states.state_12m in ('UFOR', 'AAP', 'SYK') as hrb_12m
+        {%- for k in follow_up_months %}
+        follow_up_states.state_{{ k }}m,
+        {%- endfor %}
+        {%- for k in follow_up_months %}
+        follow_up_states.state_{{ k }}m = 'WORK' as rtw_{{ k }}m,
+        {%- endfor %}
+        follow_up_states.state_{{ hrb_months }}m in ('UFOR', 'AAP', 'SYK') as hrb_{{ hrb_months }}m
     from courses
     inner join first_episodes on courses.course_id = first_episodes.course_id
     left join sick_leave_at_start on courses.course_id = sick_leave_at_start.course_id

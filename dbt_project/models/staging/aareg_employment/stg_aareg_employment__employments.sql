@@ -1,25 +1,21 @@
 with
 
+-- No newest-row step: the key (person_id, employer_id, month) lies in one period (the month
+-- is the delivery period), and one accepted version per period has no repeated keys.
 employments as (
-    select * from {{ source('raw', 'aareg_employment') }}
+    {{ accepted_delivery_rows('aareg_employment') }}
 ),
 
-accepted_deliveries as (
-    select delivery from {{ source('audit', 'deliveries') }}
-    where status = 'accepted'
-),
-
-accepted as (
+renamed as (
     select
-        employments.person_id,
-        employments.employer_id,
-        employments.month as employment_month,
-        employments.fte_pct,
-        employments.earnings_nok,
-        employments._period as delivery_period,
-        employments._delivery as delivery
+        person_id,
+        employer_id,
+        month as employment_month,
+        fte_pct,
+        earnings_nok,
+        _period as delivery_period,
+        _delivery as delivery
     from employments
-    inner join accepted_deliveries on employments._delivery = accepted_deliveries.delivery
 )
 
-select * from accepted
+select * from renamed

@@ -1,21 +1,11 @@
 with
 
-certificates as (
-    select * from {{ source('raw', 'nav_sickleave') }}
+-- a certificate_id delivered in two accepted periods keeps its newest delivered row
+newest_delivered as (
+    {{ accepted_delivery_rows('nav_sickleave', newest_per=['certificate_id']) }}
 ),
 
-accepted_deliveries as (
-    select delivery from {{ source('audit', 'deliveries') }}
-    where status = 'accepted'
-),
-
-accepted as (
-    select certificates.*
-    from certificates
-    inner join accepted_deliveries on certificates._delivery = accepted_deliveries.delivery
-),
-
-deduplicated as (
+renamed as (
     select
         certificate_id,
         person_id,
@@ -26,10 +16,7 @@ deduplicated as (
         nullif(diagnosis_code, '') as diagnosis_code,
         _period as delivery_period,
         _delivery as delivery
-    from accepted
-    qualify row_number() over (
-        partition by certificate_id order by _period desc, _version desc, _row
-    ) = 1
+    from newest_delivered
 )
 
-select * from deduplicated
+select * from renamed

@@ -1,23 +1,12 @@
 with
 
-episodes as (
-    select * from {{ source('raw', 'npr_episodes') }}
-),
-
-accepted_deliveries as (
-    select delivery from {{ source('audit', 'deliveries') }}
-    where status = 'accepted'
-),
-
-accepted as (
-    select episodes.*
-    from episodes
-    inner join accepted_deliveries on episodes._delivery = accepted_deliveries.delivery
-),
-
 -- episode_id is stable across corrections; should an episode ever arrive in two accepted
 -- periods (its end_date moved), the newest delivered row is kept.
-deduplicated as (
+newest_delivered as (
+    {{ accepted_delivery_rows('npr_episodes', newest_per=['episode_id']) }}
+),
+
+renamed as (
     select
         episode_id,
         person_id,
@@ -33,10 +22,7 @@ deduplicated as (
         debitor,
         _period as delivery_period,
         _delivery as delivery
-    from accepted
-    qualify row_number() over (
-        partition by episode_id order by _period desc, _version desc, _row
-    ) = 1
+    from newest_delivered
 )
 
-select * from deduplicated
+select * from renamed

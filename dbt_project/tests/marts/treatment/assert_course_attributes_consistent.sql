@@ -5,9 +5,9 @@
 select *
 from {{ ref('fct_treatment_courses') }}
 where waiting_days < 0
-   or (waiting_days is not null and referral_date is null)
-   or (sick_leave_days_at_start is not null) <> on_sick_leave_at_start
-   or (sick_leave_case_id is not null) <> on_sick_leave_at_start
-   or sick_leave_days_at_start < 0
-   or (era = 'RASKERE_TILBAKE') <> (course_start < date '2018-01-01')
-   or n_episodes < 1
+    or (waiting_days is not null and referral_date is null)
+    or (sick_leave_days_at_start is not null) <> on_sick_leave_at_start
+    or (sick_leave_case_id is not null) <> on_sick_leave_at_start
+    or sick_leave_days_at_start < 0
+    or (era = 'RASKERE_TILBAKE') <> (course_start < date '{{ var("era_change_date") }}')
+    or n_episodes < 1

@@ -16,15 +16,17 @@ horizon as (
 ),
 
 follow_up as (
-    {%- for k in [3, 6, 12] %}
+    {%- for k in var('follow_up_months') %}
     select
         courses.course_id,
         {{ k }} as k,
         courses.state_{{ k }}m as state,
         courses.rtw_{{ k }}m as rtw,
         {{ 'courses.hrb_12m' if k == 12 else 'cast(null as boolean)' }} as hrb,
-        cast(date_trunc('month', courses.course_end) + interval {{ k }} month as date) <= horizon.horizon_month
-            and persons.person_id is not null as is_known
+        (
+            cast(date_trunc('month', courses.course_end) + interval {{ k }} month as date) <= horizon.horizon_month
+            and persons.person_id is not null
+        ) as is_known
     from courses
     cross join horizon
     left join persons on courses.person_id = persons.person_id
@@ -34,5 +36,5 @@ follow_up as (
 
 select * from follow_up
 where (state is not null) <> is_known
-   or (rtw is not null) <> is_known
-   or (k = 12 and (hrb is not null) <> is_known)
+    or (rtw is not null) <> is_known
+    or (k = 12 and (hrb is not null) <> is_known)

@@ -1,6 +1,6 @@
 -- Each course of a person in the population register has one trajectory row for every offset
--- -12..24 whose month lies in first_month..horizon_month, and no other. Returns the courses
--- whose row count differs.
+-- of the window (vars trajectory_first_offset..trajectory_last_offset) whose month lies in
+-- first_month..horizon_month, and no other. Returns the courses whose row count differs.
 with
 
 courses as (
@@ -24,8 +24,9 @@ expected as (
     from courses
     inner join persons on courses.person_id = persons.person_id
     left join spine
-        on spine.month between cast(date_trunc('month', courses.course_start) - interval 12 month as date)
-        and cast(date_trunc('month', courses.course_start) + interval 24 month as date)
+        on spine.month between
+        cast(date_trunc('month', courses.course_start) + to_months({{ var('trajectory_first_offset') }}) as date)
+        and cast(date_trunc('month', courses.course_start) + to_months({{ var('trajectory_last_offset') }}) as date)
     group by courses.course_id
 ),
 
