@@ -4,8 +4,8 @@
 
 Opens the warehouse read-only (nothing else may hold it read-write meanwhile: DuckDB's lock).
 Writes the release into a temporary OUT (or --out) and prints the time of each phase (inputs
-and fingerprint, indicator SQL, Parquet export of the public marts, disclosure control,
-writing, report), the rows and suppressed cells per table, the release's size on disk, and
+and fingerprint, reading the indicator tables from dbt's publication models, Parquet export of
+the public marts, disclosure control, writing, report), the rows and suppressed cells per table, the release's size on disk, and
 the peak RSS of this process (DuckDB runs in-process). A second call shows the cost of the
 "nothing changed" path. The quality result passed in is a synthetic passing one.
 """

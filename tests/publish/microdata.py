@@ -1,9 +1,13 @@
 """Course-level micro-data for the disclosure tests: a real in-memory DuckDB with the two marts
-the indicators read, and an independent check of the published tables (pandas/numpy only)."""
+the indicators read and the publication models computed from them by their dbt-compiled SQL,
+and an independent check of the published tables (pandas/numpy only)."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -55,8 +59,34 @@ def trajectory_frame(courses: pd.DataFrame, rng: np.random.Generator) -> pd.Data
     return pd.DataFrame(rows, columns=["course_id", "month_offset", "state"])
 
 
+#: The in-memory database's name: the catalog dbt writes into the compiled SQL (the file's stem).
+CATALOG = "micro"
+PUBLICATION_MODELS = ("pub_courses", "pub_outcomes", "pub_trajectories")
+
+
+@functools.lru_cache(maxsize=1)
+def publication_sql() -> dict[str, str]:
+    """The compiled SQL of the publication models (``dbt compile`` once per test session)."""
+    import dataclasses
+
+    from workhealth import transform
+    from workhealth.core import settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        s = dataclasses.replace(settings.load(), warehouse=root / f"{CATALOG}.duckdb", out=root / "out",
+                                duckdb_memory_limit="1GB", duckdb_threads=1)
+        result = transform.dbt(["compile", "--select", "publication"], s)
+        assert result.returncode == 0, result.output_tail
+        compiled = s.out / "dbt" / "target" / "compiled" / "workhealth" / "models" / "publication"
+        return {name: (compiled / f"{name}.sql").read_text() for name in PUBLICATION_MODELS}
+
+
 def marts_connection(courses: pd.DataFrame, trajectories: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    """The two marts from the frames, and the publication models built from them."""
     con = duckdb.connect()
+    con.execute(f"attach ':memory:' as {CATALOG}")
+    con.execute(f"use {CATALOG}")
     con.execute("create schema marts")
     con.register("c", courses)
     con.register("t", trajectories)
@@ -69,11 +99,14 @@ def marts_connection(courses: pd.DataFrame, trajectories: pd.DataFrame) -> duckd
         cast(rtw_12m as boolean) as rtw_12m, cast(hrb_12m as boolean) as hrb_12m from c""")
     con.execute("""create table marts.fct_course_trajectories as
         select course_id, cast(month_offset as integer) as month_offset, cast(state as varchar) as state from t""")
+    con.execute("create schema publication")
+    for name, sql in publication_sql().items():
+        con.execute(f"create table publication.{name} as {sql}")
     return con
 
 
 def publish_tables(courses: pd.DataFrame, trajectories: pd.DataFrame):
-    """(unsuppressed tables, published tables) through the real indicator SQL and suppression."""
+    """(unsuppressed tables, published tables) through the real publication models and suppression."""
     from workhealth.publish import disclosure, indicators
 
     con = marts_connection(courses, trajectories)

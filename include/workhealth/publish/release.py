@@ -27,9 +27,9 @@ from workhealth.core import warehouse as _warehouse
 from workhealth.publish import disclosure, indicators
 from workhealth.core.settings import Settings
 
-#: The public marts (indicators.md section 7), exported as Parquet with every release.
+#: The public marts (docs/definitions.md#the-marts), exported as Parquet with every release.
 PUBLIC_MARTS = ("dim_person", "fct_person_month", "fct_sick_leave_cases", "fct_treatment_courses",
-                "fct_course_trajectories", "coding_quality_monthly")
+                "fct_course_trajectories", "coding_quality_monthly", "coding_quality_yearly")
 #: What "the definitions" are, relative to the dbt project (plus this package's code below).
 _DEFINITION_GLOBS = ("models/**/*.sql", "models/**/*.yml", "macros/**/*.sql", "dbt_project.yml")
 _PUBLISH_CODE = ("indicators.py", "disclosure.py")
@@ -85,9 +85,10 @@ def _read_inputs(con, s: Settings) -> dict:
     deliveries = [dict(zip(names, r)) for r in cur.fetchall()]
     for d in deliveries:
         d["processed_at"] = d["processed_at"].isoformat(timespec="seconds") if d["processed_at"] else None
+    # Computed once, in dbt (int_data_horizons_computed); no row before any delivery.
     first, horizon = con.execute(
-        "SELECT strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m') FROM marts.fct_person_month"
-    ).fetchone()
+        "SELECT strftime(first_month, '%Y-%m'), strftime(horizon_month, '%Y-%m') FROM publication.pub_release_period"
+    ).fetchone() or (None, None)
     definitions, codelists = definition_hashes(s), codelist_hashes(s)
     return {
         "deliveries": deliveries,
@@ -178,7 +179,7 @@ def publish(s: Settings, quality: dict, now: datetime | None = None) -> PublishR
         timings[name] = round(now_ - clock[0], 2)
         clock[0] = now_
 
-    con = _warehouse.connect(s.warehouse, read_only=True, settings=s)
+    con = _warehouse.connect(s, read_only=True)
     tmp = None
     try:
         inputs = _read_inputs(con, s)

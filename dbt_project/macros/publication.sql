@@ -1,0 +1,41 @@
+{#- What the three published tables (models/publication) share: the geography rollup, the
+    `all` total of a category and the ratio triple disclosure control needs. -#}
+
+{#- geo_level and geo_code of a row grouped by `rollup(<levels>)`, levels from the top
+    (e.g. ['rhf', 'health_trust']): grouping() = 1 on a level means the row is its parent's
+    total; the rollup's grand total is the country (NO). -#}
+{% macro publication_geo_columns(levels) -%}
+    case
+        when grouping({{ levels[0] }}) = 1 then 'country'
+        {%- for level in levels[1:] %}
+        when grouping({{ level }}) = 1 then '{{ levels[loop.index0] }}'
+        {%- endfor %}
+        else '{{ levels[-1] }}'
+    end as geo_level,
+    case
+        when grouping({{ levels[0] }}) = 1 then 'NO'
+        {%- for level in levels[1:] %}
+        when grouping({{ level }}) = 1 then {{ levels[loop.index0] }}
+        {%- endfor %}
+        else {{ levels[-1] }}
+    end as geo_code
+{%- endmacro %}
+
+{#- The group-by term matching publication_geo_columns. -#}
+{% macro publication_geo_rollup(levels) -%}
+    rollup({{ levels | join(', ') }})
+{%- endmacro %}
+
+{#- A category of a `cube(...)`: its value, or 'all' on the rows that total over it. -#}
+{% macro publication_category(column) -%}
+    case when grouping({{ column }}) = 1 then 'all' else {{ column }} end as {{ column }}
+{%- endmacro %}
+
+{#- A share of a boolean column with the unit count (non-null values) and the additive
+    numerator (true values) that disclosure control needs: <name>, _units_<name>, _num_<name>.
+    The numerator stays DuckDB's sum of integers (hugeint, null without units), as published. -#}
+{% macro publication_ratio(flag, name) -%}
+    avg(cast({{ flag }} as integer)) as {{ name }},
+    count({{ flag }}) as _units_{{ name }},
+    sum(cast({{ flag }} as integer)) as _num_{{ name }}
+{%- endmacro %}

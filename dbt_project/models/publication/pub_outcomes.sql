@@ -1,0 +1,46 @@
+{#- The outcomes table before disclosure control: courses by year of course_end, the
+    geography rollup and every combination of the categories (cube), totals as 'all'; per
+    follow-up month k (var follow_up_months) the followed courses and the return-to-work rate,
+    and the health-related-benefit rate at the last follow-up month. -#}
+{%- set geo_levels = ['rhf', 'health_trust'] -%}
+{%- set follow_up_months = var('follow_up_months') -%}
+{%- set last_k = follow_up_months | max -%}
+
+with
+
+courses as (
+    select
+        rhf,
+        health_trust,
+        coalesce(cast(care_level as varchar), 'UNKNOWN') as care_level,
+        diagnosis_group,
+        era,
+        course_end,
+        {% for k in follow_up_months %}
+        state_{{ k }}m,
+        rtw_{{ k }}m,
+        {% endfor %}
+        hrb_{{ last_k }}m
+    from {{ ref('fct_treatment_courses') }}
+),
+
+final as (
+    select
+        year(course_end) as year,
+        {{ publication_geo_columns(geo_levels) }},
+        {{ publication_category('care_level') }},
+        {{ publication_category('diagnosis_group') }},
+        {{ publication_category('era') }},
+        {% for k in follow_up_months %}
+        count(state_{{ k }}m) as n_followed_{{ k }}m,
+        {{ publication_ratio('rtw_' ~ k ~ 'm', 'rtw_rate_' ~ k ~ 'm') }},
+        {% endfor %}
+        {{ publication_ratio('hrb_' ~ last_k ~ 'm', 'hrb_rate_' ~ last_k ~ 'm') }}
+    from courses
+    group by
+        year(course_end),
+        {{ publication_geo_rollup(geo_levels) }},
+        cube(care_level, diagnosis_group, era)
+)
+
+select * from final
