@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from workhealth.transform.dbt import build_vars
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
 
@@ -27,8 +29,9 @@ def run_dbt_build(warehouse: Path, tmp: Path, *command: str) -> tuple[subprocess
     """``dbt build`` (or ``command``) against ``warehouse``; returns the process and run_results.json's results."""
     env = {**os.environ, "WORKHEALTH_WAREHOUSE": str(warehouse), "WORKHEALTH_DUCKDB_THREADS": "2",
            "WORKHEALTH_DUCKDB_MEMORY_LIMIT": "2GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    # the vars workhealth hands every dbt run (workhealth.transform.dbt.build_vars)
     cmd = [_dbt(), *(command or ("build",)), "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-           "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")]
+           "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--vars", json.dumps(build_vars())]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     results_file = tmp / "target" / "run_results.json"
     results = json.loads(results_file.read_text())["results"] if results_file.exists() else []

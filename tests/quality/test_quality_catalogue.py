@@ -84,3 +84,16 @@ def test_validating_a_warehouse_without_marts_says_what_is_missing(tmp_path):
     s = dataclasses.replace(settings.load(), warehouse=tmp_path / "empty.duckdb", out=tmp_path / "out")
     with pytest.raises(RuntimeError, match="lacks .*marts.fct_person_month.*dbt build"):
         validate(s)
+
+
+def test_the_coding_rates_the_catalogue_checks_come_from_the_one_rate_list():
+    """The coding suites check columns of the dbt frames built from var('coding_quality_rates')."""
+    from workhealth.core.definitions import CODING_QUALITY_FRAME_RATES, CODING_QUALITY_RATES
+    from workhealth.quality import frames
+
+    assert len(CODING_QUALITY_RATES) == len(CODING_QUALITY_FRAME_RATES) == 6
+    assert set(frames.WILSON_RATES) <= set(CODING_QUALITY_FRAME_RATES)
+    known = (set(CODING_QUALITY_FRAME_RATES) | {f"{r}_lower" for r in frames.WILSON_RATES}
+             | {"invalid_main_diagnosis_rate_abs_change"})
+    checked = {c.column for s in catalogue.load().suites if s.frame.startswith("coding_quality") for c in s.checks}
+    assert checked and checked <= known

@@ -1,8 +1,9 @@
 """The static report ``OUT/report/index.html``: SVG charts inlined, no scripts, opens from disk.
 
 Every number comes from the release's files, read back after they were written: the
-suppressed indicator tables, and for coding quality the exported ``coding_quality_monthly``,
-of which only rates over at least ``MIN_UNITS`` episodes are shown (rates are not counts:
+suppressed indicator tables, and for coding quality the exported ``coding_quality_yearly``
+(the yearly rates per health trust, computed in dbt), of which only rates over at least
+``MIN_UNITS`` units of their denominator are shown (rates are not counts:
 they need no secondary suppression, and the counts themselves are not shown).
 A suppressed value is a gap in a line, never a zero.
 """
@@ -17,13 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from workhealth.core.definitions import CODING_QUALITY_RATES, ERA_CHANGE_DATE, FOLLOW_UP_MONTHS, TRAJECTORY_OFFSETS
 from workhealth.publish.disclosure import MIN_UNITS
 from workhealth.publish.indicators import STATES
 
 _DTYPES = {"care_level": str, "diagnosis_group": str, "era": str, "geo_level": str, "geo_code": str}
 _STATE_COLOURS = {"WORK": "#2b8a3e", "SYK": "#f59f00", "AAP": "#e8590c", "UFOR": "#c92a2a",
                   "NONE": "#adb5bd", "DEAD": "#343a40"}
-_GROUPS = ("MSK", "MENTAL", "OTHER", "UNKNOWN")
 _ERAS = {"RASKERE_TILBAKE": "Raskere tilbake", "HELSE_OG_ARBEID": "Helse og arbeid"}
 
 
@@ -102,11 +103,11 @@ def chart_sick_leave_by_era(courses: pd.DataFrame) -> str:
 def chart_rtw_by_diagnosis(outcomes: pd.DataFrame) -> str:
     d = outcomes[(outcomes.geo_level == "country") & (outcomes.care_level == "all") & (outcomes.era == "all")
                  & (outcomes.diagnosis_group != "all")]
-    fig, axes = _figure(3)
+    fig, axes = _figure(len(FOLLOW_UP_MONTHS))
     years = sorted(outcomes["year"].unique())
-    for ax, k in zip(axes, ("3m", "6m", "12m")):
-        _by_year(ax, d, "diagnosis_group", f"rtw_rate_{k}", years=years)
-        ax.set_title(f"at work {k[:-1]} months after the course")
+    for ax, k in zip(axes, FOLLOW_UP_MONTHS):
+        _by_year(ax, d, "diagnosis_group", f"rtw_rate_{k}m", years=years)
+        ax.set_title(f"at work {k} months after the course")
         ax.set_ylim(0, 1)
         ax.set_xlabel("year of course end")
     axes[0].set_ylabel("share at work")
@@ -138,18 +139,19 @@ def chart_trajectories(trajectories: pd.DataFrame) -> str:
     return _svg(fig)
 
 
-def coding_quality_rates(cq: pd.DataFrame) -> pd.DataFrame:
-    """Yearly rates per health trust, kept only where the rate's denominator is >= MIN_UNITS."""
-    cq = cq.assign(year=pd.to_datetime(cq["month"]).dt.year)
-    g = cq.groupby(["health_trust", "year"], as_index=False)[
-        ["n_episodes", "n_invalid_main_diagnosis", "n_missing_referral", "n_work_unit_episodes",
-         "n_work_unit_not_work_related"]].sum()
-    out = g[["health_trust", "year"]].copy()
-    ok = g["n_episodes"] >= MIN_UNITS
-    out["invalid_main_diagnosis_rate"] = (g["n_invalid_main_diagnosis"] / g["n_episodes"]).where(ok)
-    out["missing_referral_rate"] = (g["n_missing_referral"] / g["n_episodes"]).where(ok)
-    ok_units = g["n_work_unit_episodes"] >= MIN_UNITS
-    out["work_unit_coding_gap"] = (g["n_work_unit_not_work_related"] / g["n_work_unit_episodes"]).where(ok_units)
+#: The coding-quality chart's rates (columns of coding_quality_yearly, var('coding_quality_rates')) and titles.
+CODING_QUALITY_MEASURES = (("invalid_main_diagnosis_rate", "invalid main diagnosis"),
+                           ("missing_referral_rate", "missing referral date"),
+                           ("work_unit_not_work_related_rate", "work units: not coded work-related"))
+
+
+def coding_quality_rates(yearly: pd.DataFrame) -> pd.DataFrame:
+    """The chart's yearly rates per health trust (the exported ``coding_quality_yearly``), each
+    kept only where its denominator is >= MIN_UNITS (disclosure)."""
+    out = yearly[["health_trust", "year"]].copy()
+    for rate, _ in CODING_QUALITY_MEASURES:
+        denominator = CODING_QUALITY_RATES[rate][1]
+        out[rate] = yearly[rate].where(yearly[denominator] >= MIN_UNITS)
     return out
 
 
@@ -157,9 +159,7 @@ def chart_coding_quality(rates: pd.DataFrame) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    measures = (("invalid_main_diagnosis_rate", "invalid main diagnosis"),
-                ("missing_referral_rate", "missing referral date"),
-                ("work_unit_coding_gap", "work units: not coded work-related"))
+    measures = CODING_QUALITY_MEASURES
     trusts = sorted(rates["health_trust"].unique())
     years = sorted(rates["year"].unique())
     if not trusts:
@@ -194,7 +194,7 @@ def build_report(release: Path, target: Path) -> Path:
     release = Path(release)
     meta = json.loads((release / "metadata.json").read_text())
     courses, outcomes, trajectories = (_read(release, n) for n in ("courses", "outcomes", "trajectories"))
-    cq = pd.read_parquet(release / "marts" / "coding_quality_monthly.parquet")
+    cq = pd.read_parquet(release / "marts" / "coding_quality_yearly.parquet")
     periods = meta["quality"]["periods"]
     warnings = sorted(p for p, v in periods.items() if v == "warning")
     rel = os.path.relpath(release, target.parent)
@@ -203,11 +203,13 @@ def build_report(release: Path, target: Path) -> Path:
          "Work-oriented treatment courses by year of course start, per regional health authority (RHF)."),
         ("sick-leave-by-era", "Sick leave at the start of the course: Raskere tilbake vs Helse og arbeid",
          chart_sick_leave_by_era(courses),
-         "Raskere tilbake: courses started before 2018; Helse og arbeid: from 2018."),
-        ("rtw-by-diagnosis", "Return to work at 3, 6 and 12 months by diagnosis group",
+         f"Raskere tilbake: courses started before {ERA_CHANGE_DATE:%-d %B %Y}; Helse og arbeid: from then on."),
+        ("rtw-by-diagnosis", "Return to work at {} and {} months by diagnosis group".format(
+            ", ".join(map(str, FOLLOW_UP_MONTHS[:-1])), FOLLOW_UP_MONTHS[-1]),
          chart_rtw_by_diagnosis(outcomes),
          "Share of followed courses whose person is in the WORK state k months after the course ended."),
-        ("trajectories", "Benefit trajectories: state by month from 12 months before to 24 after the start",
+        ("trajectories", "Benefit trajectories: state by month from {} months before to {} after the start".format(
+            -TRAJECTORY_OFFSETS.start, TRAJECTORY_OFFSETS[-1]),
          chart_trajectories(trajectories),
          "Share of courses in each person-month state; hatched months are suppressed."),
         ("coding-quality", "Coding quality per health trust (yearly rates)", chart_coding_quality(

@@ -2,7 +2,7 @@
 
 Inline CSS and inline SVG (no script, no external resource): the verdict and why, the status of
 every period, what failed with sample rows (pseudonymous ids only), national trends and, per
-health trust and month, the coding-quality measures of indicators.md section 5 with their change
+health trust and month, the coding-quality measures (docs/definitions.md#coding-quality) with their change
 against the previous month. Links to GX Data Docs (``data_docs/index.html``) and the run history.
 """
 
@@ -280,7 +280,7 @@ warnings are published with it.</span>{reason}</section>
 <section><h2>Warnings</h2>{_findings_html(result.findings, "warning")}</section>
 <section><h2>National trends</h2>{national_html}</section>
 <section id="trusts"><h2>Per health trust and month</h2>
-<p class="muted">Trusts with findings first (open). Measures of indicators.md section 5, per month of end_date.</p>
+<p class="muted">Trusts with findings first (open). Coding-quality measures as defined in docs/definitions.md, per month of end_date.</p>
 {_trust_sections(by_trust, result.findings, catalogue)}</section>
 <section><h2>Checks</h2><table><tr><th class="l">check</th><th class="l">severity</th><th class="l">measure</th>
 <th class="l">threshold</th><th class="l">thresholds.yml</th><th class="l">result</th><th class="l">what</th></tr>{checks}</table></section>

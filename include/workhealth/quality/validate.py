@@ -1,7 +1,7 @@
 """``validate(settings)``: the quality gate over the warehouse, as one function.
 
 1. read the catalogue (expectations/*.yml, thresholds.yml);
-2. build each suite's frame in DuckDB over a read-only connection (frames.py);
+2. read each suite's frame, a dbt model of schema ``quality``, over a read-only connection (frames.py);
 3. validate the frames with GX (gx_runner.py) and turn every failing row into a finding
    (severity, suite, check, period, health trust, observed value, threshold);
 4. fetch a few sample rows per failing check and period (pseudonymous ids only);
@@ -26,8 +26,11 @@ PASSED, WARNING, CRITICAL = "passed", "warning", "critical"
 SAMPLE_ROWS = 5
 #: Samples are fetched for at most this many findings per check (the report lists them all).
 SAMPLED_FINDINGS_PER_CHECK = 12
-#: What the frames read: raw registers and the delivery log, dbt's code lists, classified episodes, marts.
-REQUIRED_TABLES = ("audit.deliveries", "codelists.health_trusts", "intermediate.int_episodes_classified",
+#: What the frames and sample rows read: the frames (dbt models of schema quality), and for samples
+#: raw registers and the delivery log, dbt's code lists, flagged episodes, marts.
+REQUIRED_TABLES = ("quality.raw_register_periods", "quality.coding_quality_national",
+                   "quality.coding_quality_by_trust", "quality.public_marts_periods",
+                   "audit.deliveries", "codelists.health_trusts", "intermediate.int_episodes_coding_flagged",
                    "marts.coding_quality_monthly", "marts.dim_person", "marts.fct_person_month",
                    "marts.fct_treatment_courses", "marts.fct_course_trajectories", "marts.fct_sick_leave_cases")
 
@@ -178,7 +181,7 @@ def validate(s: Settings, run_id: str | None = None, expectations_dir: Path | No
     if not Path(s.warehouse).exists():
         raise FileNotFoundError(f"warehouse {s.warehouse} does not exist: ingest and build the marts first")
 
-    con = warehouse.connect(Path(s.warehouse), read_only=True, settings=s)
+    con = warehouse.connect(s, read_only=True)
     try:
         present = {f"{a}.{b}" for a, b in con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}

@@ -67,12 +67,21 @@ def dbt_env(s: Settings) -> dict[str, str]:
     }
 
 
+def build_vars() -> dict:
+    """Vars whose home is Python, handed to every dbt run: the delivery contract of
+    workhealth.core.registers (for quality.raw_register_periods; ingestion checks the same)."""
+    from workhealth.core.register_sql import dbt_vars
+
+    return dbt_vars()
+
+
 def dbt(args: list[str], s: Settings) -> DbtResult:
     """Run ``dbt <args>`` against the warehouse; target and logs go under ``<out>/dbt``."""
     target = s.out / "dbt" / "target"
     logs = s.out / "dbt" / "logs"
     cmd = [_dbt_bin(), *args, "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
-           str(s.dbt_project_dir), "--target-path", str(target), "--log-path", str(logs)]
+           str(s.dbt_project_dir), "--target-path", str(target), "--log-path", str(logs),
+           "--vars", json.dumps(build_vars())]
     s.warehouse.parent.mkdir(parents=True, exist_ok=True)
     results_file = target / "run_results.json"
     # A dbt that dies before writing its results must not be read as the previous build's

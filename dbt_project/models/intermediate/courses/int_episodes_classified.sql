@@ -29,8 +29,10 @@ procedure_code_list as (
 classified as (
     select
         episodes.*,
-        coalesce(list_has_any(string_split(episodes.procedure_codes, '|'), procedure_code_list.codes), false)
-            or coalesce(episodes.debitor = 20, false) as is_work_related,
+        (
+            coalesce(list_has_any(string_split(episodes.procedure_codes, '|'), procedure_code_list.codes), false)
+            or coalesce(episodes.debitor = 20, false)
+        ) as is_work_related,
         icd10_categories.category is not null as is_main_diagnosis_valid,
         case
             when icd10_categories.category is null then 'UNKNOWN'
@@ -40,11 +42,11 @@ classified as (
         end as diagnosis_group,
         -- the unit is a designated work unit on the episode's end_date (the date the
         -- episode is reported under)
-        exists (
+        exists(
             select 1 from work_units
             where work_units.unit_id = episodes.unit_id
-              and episodes.end_date >= work_units.valid_from
-              and (work_units.valid_to is null or episodes.end_date <= work_units.valid_to)
+                and episodes.end_date >= work_units.valid_from
+                and (work_units.valid_to is null or episodes.end_date <= work_units.valid_to)
         ) as is_at_work_unit,
         health_trusts.rhf
     from episodes

@@ -1,0 +1,50 @@
+"""The delivery contract of ``workhealth.core.registers`` as SQL conditions over ``raw`` rows.
+
+Ingestion checks the contract row by row in Python; after loading, the quality gate re-checks
+the accepted rows in SQL: the dbt model ``quality.raw_register_periods`` counts them per
+register and period (it receives these conditions as ``var('raw_register_contract')`` from
+``workhealth.transform``) and the gate's sample rows select them. One source for both: the
+registers' key and domain definitions.
+"""
+
+from __future__ import annotations
+
+from workhealth.core.registers import REGISTERS
+
+#: person_id as a pseudonym: 16 lowercase hexadecimal characters (registers.PERSON_ID_PATTERN).
+PERSON_ID_REGEX = "[0-9a-f]{16}"
+
+
+def _lit(v) -> str:
+    return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
+
+
+def outside_value_set(register: str) -> str:
+    """A row has a value outside its column's domain (NPR: or a health trust not in the code list)."""
+    parts = []
+    for c in REGISTERS[register].columns:
+        if c.domain is None:
+            continue
+        q = f'"{c.name}"'
+        if isinstance(c.domain, tuple):
+            lo, hi = c.domain
+            parts.append(f"({q} IS NOT NULL AND {q} NOT BETWEEN {lo} AND {hi})")
+        else:
+            parts.append(f"({q} IS NOT NULL AND {q} NOT IN ({', '.join(_lit(v) for v in sorted(c.domain))}))")
+    if register == "npr_episodes":
+        parts.append("(health_trust IS NULL OR health_trust NOT IN (SELECT health_trust FROM codelists.health_trusts))")
+    return " OR ".join(parts) or "false"
+
+
+def dbt_vars() -> dict:
+    """``var('raw_register_contract')`` of the dbt project: per register its key and value-set condition."""
+    return {"raw_register_contract": {
+        "person_id_regex": PERSON_ID_REGEX,
+        "registers": {name: {"key": list(r.key), "outside_value_set": outside_value_set(name)}
+                      for name, r in REGISTERS.items()}}}
+
+
+if __name__ == "__main__":  # the --vars of a dbt run outside workhealth (dbt_project/README.md)
+    import json
+
+    print(json.dumps(dbt_vars()))
