@@ -26,6 +26,7 @@ from workhealth.core.definitions import (
     COURSE_CHAIN_GAP_DAYS,
     ERA_CHANGE_DATE,
     FOLLOW_UP_MONTHS,
+    HRB_FOLLOW_UP_MONTH,
     SICK_LEAVE_CHAIN_GAP_DAYS,
     TRAJECTORY_OFFSETS,
 )
@@ -222,7 +223,8 @@ def courses(data: dict, last: date, pm: dict, cases: list[dict]) -> list[dict]:
                 state = pm.get((pid, add_months(month_of(end), k)))
                 row[f"state_{k}m"] = state
                 row[f"rtw_{k}m"] = None if state is None else state == "WORK"
-            row["hrb_12m"] = None if row["state_12m"] is None else row["state_12m"] in HRB
+            hrb = row[f"state_{HRB_FOLLOW_UP_MONTH}m"]
+            row[f"hrb_{HRB_FOLLOW_UP_MONTH}m"] = None if hrb is None else hrb in HRB
             out.append(row)
     return out
 

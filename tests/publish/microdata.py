@@ -13,7 +13,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-STATES = ("WORK", "SYK", "AAP", "UFOR", "NONE", "DEAD")
+from workhealth.publish.indicators import STATES
+
 TRUSTS = {"T0": "R1", "T1": "R1", "T2": "R1", "T3": "R2", "T4": "R3"}  # R2 and R3 have one trust
 GROUPS = ("MSK", "MENTAL", "OTHER", "UNKNOWN")
 COUNTS = {"courses": ("n_courses", "n_patients"), "outcomes": ("n_followed_3m", "n_followed_6m", "n_followed_12m"),

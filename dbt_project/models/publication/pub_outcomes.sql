@@ -1,10 +1,10 @@
 {#- The outcomes table before disclosure control: courses by year of course_end, the
     geography rollup and every combination of the categories (cube), totals as 'all'; per
     follow-up month k (var follow_up_months) the followed courses and the return-to-work rate,
-    and the health-related-benefit rate at the last follow-up month. -#}
+    and the health-related-benefit rate at var hrb_follow_up_month. -#}
 {%- set geo_levels = ['rhf', 'health_trust'] -%}
 {%- set follow_up_months = var('follow_up_months') -%}
-{%- set last_k = follow_up_months | max -%}
+{%- set hrb_k = var('hrb_follow_up_month') -%}
 
 with
 
@@ -20,7 +20,7 @@ courses as (
         state_{{ k }}m,
         rtw_{{ k }}m,
         {% endfor %}
-        hrb_{{ last_k }}m
+        hrb_{{ hrb_k }}m
     from {{ ref('fct_treatment_courses') }}
 ),
 
@@ -35,7 +35,7 @@ final as (
         count(state_{{ k }}m) as n_followed_{{ k }}m,
         {{ publication_ratio('rtw_' ~ k ~ 'm', 'rtw_rate_' ~ k ~ 'm') }},
         {% endfor %}
-        {{ publication_ratio('hrb_' ~ last_k ~ 'm', 'hrb_rate_' ~ last_k ~ 'm') }}
+        {{ publication_ratio('hrb_' ~ hrb_k ~ 'm', 'hrb_rate_' ~ hrb_k ~ 'm') }}
     from courses
     group by
         year(course_end),

@@ -3,9 +3,7 @@
     trajectory_first_offset..trajectory_last_offset); per state the courses in it and the
     courses with a known state, and the share = numerator / units (null without units). -#}
 {%- set geo_levels = ['rhf'] -%}
-{#- The states of var person_month_states, in the published column order
-    (workhealth.publish.indicators.STATES). -#}
-{%- set states = ['WORK', 'SYK', 'AAP', 'UFOR', 'NONE', 'DEAD'] -%}
+{%- set states = var('person_month_states') -%}
 
 with
 

@@ -28,6 +28,8 @@ SICK_LEAVE_CHAIN_GAP_DAYS: int = int(_V["sick_leave_chain_gap_days"])
 COURSE_CHAIN_GAP_DAYS: int = int(_V["course_chain_gap_days"])
 ERA_CHANGE_DATE: date = date.fromisoformat(str(_V["era_change_date"]))
 FOLLOW_UP_MONTHS: tuple[int, ...] = tuple(int(k) for k in _V["follow_up_months"])
+#: The follow-up month of the health-related-benefit flag (one of FOLLOW_UP_MONTHS).
+HRB_FOLLOW_UP_MONTH: int = int(_V["hrb_follow_up_month"])
 #: Offsets of the trajectory window, first to last inclusive (a ``range``).
 TRAJECTORY_OFFSETS: range = range(int(_V["trajectory_first_offset"]), int(_V["trajectory_last_offset"]) + 1)
 #: The coding-quality rates: name -> (numerator, denominator), counts of coding_quality_monthly.
@@ -36,5 +38,5 @@ CODING_QUALITY_RATES: dict[str, tuple[str, str]] = {
 #: The same rates by the column names of the quality frames (``frame_name`` where it differs).
 CODING_QUALITY_FRAME_RATES: dict[str, tuple[str, str]] = {
     r.get("frame_name") or r["name"]: (r["numerator"], r["denominator"]) for r in _V["coding_quality_rates"]}
-#: The states of a person-month in fct_person_month.
+#: The states of a person-month in fct_person_month, in the published column order.
 PERSON_MONTH_STATES: tuple[str, ...] = tuple(_V["person_month_states"])

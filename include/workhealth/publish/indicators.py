@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from workhealth.core.definitions import FOLLOW_UP_MONTHS
+from workhealth.core.definitions import FOLLOW_UP_MONTHS, HRB_FOLLOW_UP_MONTH, PERSON_MONTH_STATES
 
-STATES = ("WORK", "SYK", "AAP", "UFOR", "NONE", "DEAD")
-#: Follow-up suffixes of the outcome measures (3m, 6m, 12m); health-related benefits at the last.
+STATES = PERSON_MONTH_STATES
+#: Follow-up suffixes of the outcome measures (3m, 6m, 12m).
 K = tuple(f"{k}m" for k in FOLLOW_UP_MONTHS)
 
 
@@ -81,7 +81,7 @@ OUTCOMES = TableSpec(
     measures=tuple(
         m for k in K for m in (Measure(f"n_followed_{k}", "count"),
                                Measure(f"rtw_rate_{k}", "ratio", follows=f"n_followed_{k}", decimals=4))
-    ) + (Measure(f"hrb_rate_{K[-1]}", "ratio", follows=f"n_followed_{K[-1]}", decimals=4),),
+    ) + (Measure(f"hrb_rate_{HRB_FOLLOW_UP_MONTH}m", "ratio", follows=f"n_followed_{HRB_FOLLOW_UP_MONTH}m", decimals=4),),
     categories=COURSES.categories,
     geo_levels=COURSES.geo_levels,
 )

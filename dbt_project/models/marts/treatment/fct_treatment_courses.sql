@@ -1,10 +1,10 @@
 {#- Follow-up at var('follow_up_months') months after the course end: state_<k>m and
-    rtw_<k>m per k. The health-related-benefit flag is defined at 12 months only (hrb_12m), so
-    12 must be one of the follow-up months. -#}
+    rtw_<k>m per k. The health-related-benefit flag is defined at one of them only
+    (var('hrb_follow_up_month'): hrb_<k>m). -#}
 {%- set follow_up_months = var('follow_up_months') -%}
-{%- set hrb_months = 12 -%}
+{%- set hrb_months = var('hrb_follow_up_month') -%}
 {%- if hrb_months not in follow_up_months -%}
-    {{ exceptions.raise_compiler_error("var follow_up_months must include 12 (hrb_12m)") }}
+    {{ exceptions.raise_compiler_error("var hrb_follow_up_month must be one of follow_up_months") }}
 {%- endif -%}
 with
 
