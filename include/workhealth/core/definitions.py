@@ -24,6 +24,8 @@ def dbt_vars(project_dir: Path = REPO_ROOT / "dbt_project") -> dict:
 
 
 _V = dbt_vars()
+#: The declared version of the definitions, published with every release.
+DEFINITIONS_VERSION: str = str(_V["definitions_version"])
 SICK_LEAVE_CHAIN_GAP_DAYS: int = int(_V["sick_leave_chain_gap_days"])
 COURSE_CHAIN_GAP_DAYS: int = int(_V["course_chain_gap_days"])
 ERA_CHANGE_DATE: date = date.fromisoformat(str(_V["era_change_date"]))

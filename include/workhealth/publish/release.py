@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from workhealth.core import warehouse as _warehouse
+from workhealth.core.definitions import DEFINITIONS_VERSION
 from workhealth.publish import disclosure, indicators
 from workhealth.core.settings import Settings
 
@@ -94,7 +95,8 @@ def _read_inputs(con, s: Settings) -> dict:
         "deliveries": deliveries,
         "first_month": first,
         "horizon": horizon,
-        "definitions": {"version": _combined(definitions)[:16], "files": definitions},
+        # the declared version (dbt var definitions_version) and the hash of what implements it
+        "definitions": {"version": DEFINITIONS_VERSION, "hash": _combined(definitions)[:16], "files": definitions},
         "codelists": {"version": _combined(codelists)[:16], "files": codelists},
     }
 
