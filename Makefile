@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`. Everything else is a helper.
+# The commands of the README: `make demo`, `make test` and `make check`. Everything else is a helper.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,7 +15,7 @@ COMPOSE_PLUGIN := $(VENV)/libexec/docker/cli-plugins/docker-compose
 # root runs apt itself; anyone else through sudo
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test clean-data lint up down compose-env compose-check
+.PHONY: setup demo test check clean-data lint up down compose-env compose-check
 
 setup: $(VENV)/.installed
 
@@ -46,12 +46,27 @@ demo: setup
 	$(BIN)/workhealth airflow-run
 	$(BIN)/workhealth deliveries | tail -n 5
 
-test: setup $(CHROMIUM) $(COMPOSE_PLUGIN)
-	$(BIN)/ruff check include plugins dags tests benchmarks scripts
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Two pytest workers (this is sized for 2 cores); a test file stays on one worker so its module
+# fixtures are built once, and the pipelines several folders share are built once per run
+# (tests/shared_fixtures.py). Files go out in the order tests/conftest.py sorts them (longest
+# first), not xdist's default (most tests first). PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
+# The full suite (what CI runs): lint, then every test, the slow ones included.
+test: lint $(CHROMIUM) $(COMPOSE_PLUGIN)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+# The fast loop: lint, then every test not marked slow (unit tests, dbt's unit tests on an
+# empty build, the DagBag); no pipeline, Airflow run or browser.
+check: lint
+	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
+
+# ruff, then sqlfluff over the dbt project (.sqlfluff; scripts/sqlfluff_dbt.py keeps the dbt
+# templater off the real warehouse and dbt_project/target). Macros are linted where they are used.
 lint: setup
 	$(BIN)/ruff check include plugins dags tests benchmarks scripts
+	$(BIN)/python scripts/sqlfluff_dbt.py lint dbt_project/models dbt_project/tests
 
 # Airflow on this machine in the background (UI on http://localhost:$(UI_PORT), SQLite metadata),
 # DAGs unpaused, inbox polled every minute; `make down` stops it. docs/operations.md.

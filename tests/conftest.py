@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from shared_fixtures import CliRun, build_once, cli_run
+
 REPO = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="workhealth-tests-"))
 
@@ -30,6 +32,22 @@ os.environ.update(
 for _name in ("WORKHEALTH_INBOX", "WORKHEALTH_WAREHOUSE", "WORKHEALTH_OUT", "WORKHEALTH_ARCHIVE",
               "WORKHEALTH_REJECTED", "WORKHEALTH_RESTRICTED"):
     os.environ.pop(_name, None)
+
+
+#: The longest files (minutes each): started first, so no worker is left alone with one at the end.
+_LONGEST = ("tests/integration/test_real_scheduler.py", "tests/quality/test_quality_gate.py",
+            "tests/integration/test_make_up.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow tests before the rest, the longest first (a stable sort: the order within
+    a file is kept). With ``-n 2 --dist loadfile`` this is what keeps both workers busy."""
+    rank: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        here = 0 if path in _LONGEST else 1 if item.get_closest_marker("slow") else 2
+        rank[path] = min(rank.get(path, 2), here)
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +74,63 @@ def workhealth_env(tmp_path, monkeypatch):
                       ("WORKHEALTH_REJECTED", "rejected"), ("WORKHEALTH_RESTRICTED", "restricted")):
         monkeypatch.setenv(name, str(tmp_path / sub))
     return settings.load()
+
+
+def _quality_cycles():
+    """tests/quality/quality_cycles.py (the three generated cycles), importable from any folder."""
+    import importlib.util
+
+    if "quality_cycles" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("quality_cycles", REPO / "tests" / "quality" / "quality_cycles.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["quality_cycles"] = module
+    return sys.modules["quality_cycles"]
+
+
+def _cycle(tmp_path_factory, name: str, defects: tuple[str, ...] = ()) -> CliRun:
+    """``workhealth run`` on a generated quality-cycle inbox (with ``defects``), once per test run."""
+    def build(root: Path):
+        cycles = _quality_cycles()
+        s = cycles.cycle_settings(root)
+        cycles._generate(s, defects)
+        run = cli_run(s)
+        return run.settings, run.exit_code, run.output, run.report, run.delivered
+
+    return CliRun(*build_once(tmp_path_factory, f"cycle-{name}", build))
+
+
+@pytest.fixture(scope="session")
+def clean_cli_run(tmp_path_factory) -> CliRun:
+    """The clean cycle (generator defaults) through ``workhealth run``: exit code, output, report.
+
+    Shared read-only by the quality, CLI, publishing and ``workhealth sql`` tests; copy it
+    (shared_fixtures.copy_run) to change anything.
+    """
+    run = _cycle(tmp_path_factory, "clean")
+    assert run.report is not None and run.report.build["ok"], run.output
+    return run
+
+
+@pytest.fixture(scope="session")
+def clean_run(clean_cli_run):
+    """(settings, RunReport) of the clean cycle."""
+    return clean_cli_run.settings, clean_cli_run.report
+
+
+@pytest.fixture(scope="session")
+def uncoded_run(tmp_path_factory):
+    """(settings, RunReport) of the ``uncoded_work_units`` cycle."""
+    run = _cycle(tmp_path_factory, "uncoded", ("uncoded_work_units",))
+    assert run.report is not None and run.report.build["ok"], run.output
+    return run.settings, run.report
+
+
+@pytest.fixture(scope="session")
+def outage_run(tmp_path_factory):
+    """(settings, CliRun) of the ``diagnosis_outage`` cycle: ``.exit_code``, ``.output``, ``.report``."""
+    run = _cycle(tmp_path_factory, "outage", ("diagnosis_outage",))
+    return run.settings, run
 
 
 #: Debian's Chromium, which `make test` installs; playwright never downloads a browser here.

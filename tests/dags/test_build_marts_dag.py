@@ -53,14 +53,17 @@ def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
     assert [x["release_id"] for x in extras] == [latest.resolve().name], "the release asset names the release"
 
 
-def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhealth_env, tmp_path, monkeypatch):
+def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhealth_env, tmp_path, monkeypatch,
+                                                             capsys):
     """A copy of the dbt project with one extra singular test that fails on any data: the task
-    must fail (no silent success) and the log must name the failing test."""
+    must fail (no silent success) and the log must name the failing test. The failed nodes are
+    read from the task's own dbt run (run_results.json), not from a second build."""
+    import json
     import shutil
 
     from airflow.dag_processing.dagbag import DagBag
 
-    from workhealth.core import settings, transform
+    from workhealth.core import settings
     from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
 
@@ -76,9 +79,13 @@ def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhe
     run = DagBag(dag_folder=str(DAGS / "build_marts.py")).dags["build_marts"].test()
 
     assert run.state == "failed"
-    result = transform.build(settings.load())
-    assert [n.unique_id for n in result.failed] == ["test.workhealth.assert_no_treatment_courses"]
-    assert "assert_no_treatment_courses" in result.summary()
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["dbt_build"] == "failed"
+    results = json.loads((settings.load().out / "dbt" / "target" / "run_results.json").read_text())["results"]
+    failed = [r["unique_id"] for r in results if r["status"] in ("error", "fail", "runtime error")]
+    assert failed == ["test.workhealth.assert_no_treatment_courses"]
+    log = capsys.readouterr()
+    assert "FAIL test.workhealth.assert_no_treatment_courses" in log.out + log.err, "the task log names the test"
 
 
 def test_a_critical_quality_finding_fails_validate_and_names_expectation_period_value(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,19 @@ def test_dag_policy(dagbag, dag_id):
     for t in dag.tasks:
         assert t.retries >= 1, f"{t.task_id} has no retries"
         assert t.execution_timeout is not None, f"{t.task_id} has no timeout"
+
+
+def test_every_task_has_the_failure_callback(dagbag):
+    """Each task as parsed, not only DEFAULT_ARGS: a task that sets its own callback list loses the alert."""
+    if str(REPO / "plugins") not in sys.path:
+        sys.path.insert(0, str(REPO / "plugins"))  # as Airflow does with its plugins folder
+    from workhealth_airflow import callbacks
+
+    tasks = [(dag.dag_id, t) for dag in dagbag.dags.values() for t in dag.tasks]
+    assert len(tasks) >= 5
+    for dag_id, t in tasks:
+        registered = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
+        assert callbacks.on_failure in registered, f"{dag_id}.{t.task_id} sends no failure alert"
 
 
 def test_warehouse_tasks_run_in_the_one_slot_pool(dagbag):

@@ -2,7 +2,8 @@
 
 A real HTTP server receives the webhook and a real (minimal) SMTP server the e-mail; the task
 context is the part Airflow hands the callback (task instance, run, exception). The same
-callback firing from a real scheduler run is covered in test_real_scheduler.py.
+callback firing from a real scheduler run is covered in test_real_scheduler.py; that every task
+of every DAG carries it, in tests/dags/test_dagbag.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from cluster import REPO
 
 sys.path.insert(0, str(REPO / "plugins"))  # as Airflow does with its plugins folder
 from workhealth_airflow import callbacks  # noqa: E402
-from workhealth_airflow.defaults import DEFAULT_ARGS  # noqa: E402
 
 
 @pytest.fixture
@@ -89,10 +89,6 @@ def smtp_server():
     yield server.server_address[1], messages
     server.shutdown()
     server.server_close()
-
-
-def test_every_task_has_the_failure_callback():
-    assert DEFAULT_ARGS["on_failure_callback"] is callbacks.on_failure
 
 
 def test_webhook_gets_the_failure_naming_the_delivery(webhook, context, monkeypatch):

@@ -17,6 +17,8 @@ import pytest
 
 from cluster import base_env, free_port
 
+pytestmark = pytest.mark.slow  # Airflow standalone
+
 WORKHEALTH = str(Path(sys.executable).with_name("workhealth"))
 
 

@@ -13,26 +13,21 @@ from click.testing import CliRunner
 
 from workhealth.cli import main
 
+pytestmark = pytest.mark.slow  # the clean pipeline run
+
 PATHS = (("WORKHEALTH_INBOX", "inbox"), ("WORKHEALTH_WAREHOUSE", "warehouse/wh.duckdb"), ("WORKHEALTH_OUT", "out"),
          ("WORKHEALTH_ARCHIVE", "archive"), ("WORKHEALTH_REJECTED", "rejected"),
          ("WORKHEALTH_RESTRICTED", "restricted"))
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    """One month generated, then `workhealth run` (ingest, dbt build, validate, publish)."""
-    from workhealth import pipeline, settings
-    from workhealth.generate import generate
+def published(clean_cli_run, tmp_path_factory) -> Path:
+    """A private copy of the clean cycle's ``workhealth run`` (ingest, dbt build, validate, publish;
+    the shared session fixture): the tests lock the warehouse and write a snapshot beside it."""
+    from shared_fixtures import copy_run
 
-    root = tmp_path_factory.mktemp("sql")
-    with pytest.MonkeyPatch.context() as mp:
-        for name, sub in PATHS:
-            mp.setenv(name, str(root / sub))
-        s = settings.load()
-        generate(s.inbox, start="2018-01", end="2018-01", scale=0.001, seed=7)
-        report = pipeline.run(s)
-        assert report.exit_code == 0, report
-    return root
+    assert clean_cli_run.exit_code == 0, clean_cli_run.output
+    return copy_run(clean_cli_run.settings.inbox.parent, tmp_path_factory.mktemp("sql"))
 
 
 @pytest.fixture

@@ -28,19 +28,24 @@ def settings_for(root: Path, warehouse: Path | None = None):
 
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory) -> Path:
-    """Root folder of a generated, ingested and dbt-built warehouse (treat as read-only)."""
-    from workhealth import transform
-    from workhealth.ingest.load import ingest_inbox
-    from workhealth.generate import generate
+    """Root folder of a generated, ingested and dbt-built warehouse (treat as read-only); built
+    once per test run and shared by the xdist workers (shared_fixtures.build_once)."""
+    from shared_fixtures import build_once
 
-    root = tmp_path_factory.mktemp("publish-warehouse")
-    s = settings_for(root)
-    generate(s.inbox, start=START, end=END, scale=SCALE, seed=SEED)
-    results = ingest_inbox(s)
-    assert all(r.status == "accepted" for r in results), [r.to_dict() for r in results if r.status != "accepted"]
-    build = transform.build(s)
-    assert build.ok, build.summary()
-    return root
+    def build(root: Path) -> Path:
+        from workhealth import transform
+        from workhealth.ingest.load import ingest_inbox
+        from workhealth.generate import generate
+
+        s = settings_for(root)
+        generate(s.inbox, start=START, end=END, scale=SCALE, seed=SEED)
+        results = ingest_inbox(s)
+        assert all(r.status == "accepted" for r in results), [r.to_dict() for r in results if r.status != "accepted"]
+        build = transform.build(s)
+        assert build.ok, build.summary()
+        return root
+
+    return build_once(tmp_path_factory, "publish-warehouse", build)
 
 
 @pytest.fixture

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import microdata as md
+
+pytestmark = pytest.mark.slow  # hundreds of random tables through the publication SQL
 
 # Shrinking a failing national-sized example takes minutes; the seed alone reproduces it.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)

@@ -14,7 +14,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from workhealth.core.definitions import DEFINITIONS_VERSION
+
 from conftest import END, SCALE, SEED, START, settings_for
+
+pytestmark = pytest.mark.slow  # the built warehouse (publish/conftest.py)
 
 TOTAL_DIMS = {"geo": ("country", "NO"), "care_level": "all", "diagnosis_group": "all", "era": "all"}
 
@@ -56,7 +60,9 @@ def test_release_has_the_three_tables_as_csv_and_parquet_with_exact_columns(rele
             assert (empty == csv[f"{m.name}_flag"].isin(["primary", "secondary"])).all(), "empty iff flagged"
             assert (empty == parquet[m.name].isna()).all()
             assert not csv[m.name].str.contains(",").any(), "decimal mark is '.'"
-        assert not csv["geo_level"].eq("health_trust").any() if spec.name == "trajectories" else True
+        # trajectories go down to the RHF only; courses and outcomes also by health trust
+        levels = set(csv["geo_level"])
+        assert levels == ({"country", "rhf"} if spec.name == "trajectories" else {"country", "rhf", "health_trust"})
     assert set(pd.read_csv(result.path / "trajectories.csv", sep=";")["month_offset"]) == set(range(-12, 25))
 
 
@@ -85,6 +91,7 @@ def test_metadata_names_deliveries_horizon_definitions_quality_and_rules(release
     assert meta["quality"]["periods"] == {"2018-05": "passed", "2018-06": "warning"}
     assert meta["disclosure_rules"] == RULES
     assert "dbt_project/models/marts/treatment/fct_treatment_courses.sql" in meta["definitions"]["files"]
+    assert meta["definitions"]["version"] == DEFINITIONS_VERSION and len(meta["definitions"]["hash"]) == 16
     assert set(meta["codelists"]["files"]) >= {"health_trusts", "diagnosis_groups", "icd10_categories"}
     assert meta["fingerprint"] == result.fingerprint and meta["release_id"] == result.release_id
     for name in ("fct_treatment_courses", "coding_quality_monthly", "fct_person_month"):

@@ -1,5 +1,5 @@
-"""Disclosure control of the indicator tables (indicators.md section 6), as documented in
-docs/publishing.md.
+"""Disclosure control of the indicator tables (docs/definitions.md#disclosure-control), as
+documented in docs/publishing.md.
 
 - primary: a published count of 1-4; a rate, share or median over fewer than 10 units;
 - a rate or share follows its unit count: suppressed whenever that count is (else
