@@ -88,13 +88,13 @@ def _quality_cycles():
     return sys.modules["quality_cycles"]
 
 
-def _cycle(tmp_path_factory, name: str, defects: tuple[str, ...] = ()) -> CliRun:
-    """``workhealth run`` on a generated quality-cycle inbox (with ``defects``), once per test run."""
+def _cycle(tmp_path_factory, name: str, defects: tuple[str, ...] = (), *args: str) -> CliRun:
+    """``workhealth run [args]`` on a generated quality-cycle inbox (with ``defects``), once per test run."""
     def build(root: Path):
         cycles = _quality_cycles()
         s = cycles.cycle_settings(root)
         cycles._generate(s, defects)
-        run = cli_run(s)
+        run = cli_run(s, *args)
         return run.settings, run.exit_code, run.output, run.report, run.delivered
 
     return CliRun(*build_once(tmp_path_factory, f"cycle-{name}", build))
@@ -119,11 +119,17 @@ def clean_run(clean_cli_run):
 
 
 @pytest.fixture(scope="session")
-def uncoded_run(tmp_path_factory):
-    """(settings, RunReport) of the ``uncoded_work_units`` cycle."""
-    run = _cycle(tmp_path_factory, "uncoded", ("uncoded_work_units",))
+def uncoded_cli_run(tmp_path_factory) -> CliRun:
+    """The ``uncoded_work_units`` cycle through ``workhealth run --json`` (its output is the JSON report)."""
+    run = _cycle(tmp_path_factory, "uncoded", ("uncoded_work_units",), "--json")
     assert run.report is not None and run.report.build["ok"], run.output
-    return run.settings, run.report
+    return run
+
+
+@pytest.fixture(scope="session")
+def uncoded_run(uncoded_cli_run):
+    """(settings, RunReport) of the ``uncoded_work_units`` cycle."""
+    return uncoded_cli_run.settings, uncoded_cli_run.report
 
 
 @pytest.fixture(scope="session")

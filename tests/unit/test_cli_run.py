@@ -2,52 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from unittest import mock
 
 import pytest
-from click.testing import CliRunner
-
-from workhealth.cli import main
 
 
 @pytest.mark.slow
-def test_run_clean_inbox_exits_0_and_reconciles(clean_cli_run):
-    """The clean quality cycle's ``workhealth run`` (shared session fixture, tests/conftest.py);
-    ``--json`` then prints that run's report (pipeline.run replayed, not run a second time)."""
-    assert clean_cli_run.exit_code == 0, clean_cli_run.output
-    with mock.patch("workhealth.pipeline.run", return_value=clean_cli_run.report):
-        result = CliRunner().invoke(main, ["run", "--json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert {d["delivery"] for d in report["deliveries"]} == set(clean_cli_run.delivered)
+def test_run_json_reports_every_delivery_and_the_build(uncoded_cli_run):
+    """``workhealth run --json`` of the uncoded-work-units cycle (shared session fixture, tests/conftest.py):
+    exit 0 (the coding defect is a warning), and the JSON report reconciles every delivery."""
+    assert uncoded_cli_run.exit_code == 0, uncoded_cli_run.output
+    report = json.loads(uncoded_cli_run.output)
+    assert {d["delivery"] for d in report["deliveries"]} == set(uncoded_cli_run.delivered)
     for d in report["deliveries"]:
         assert d["status"] == "accepted"
         assert d["rows_loaded"] + d["rows_quarantined"] == d["rows_manifest"]
     assert report["build"]["ok"] and report["build"]["failed"] == []
     assert report["build"]["nodes"] > 100, "seeds, models, unit and data tests all ran"
+    assert report["quality"]["publishable"] and report["publish"]["created"]
 
 
-def test_run_with_a_rejected_delivery_exits_3_and_says_why(workhealth_env):
-    """Ingestion is real (one delivery with a wrong row count among good ones); the stages after
-    it are stand-ins (a whole dbt build, validation and release run in the clean cycle above):
-    what is asked here is the exit code and the reason shown for the rejection."""
-    from workhealth import pipeline
+@pytest.mark.slow
+def test_run_with_a_rejected_delivery_exits_3_and_says_why(tmp_path):
+    """One delivery with a wrong row count among good ones: it is refused with its reason, the
+    others are loaded, built, validated and published, and the run exits 3."""
+    from shared_fixtures import cli_run
+
+    from workhealth.core import settings
     from workhealth.generate import generate
 
-    generate(workhealth_env.inbox, start="2018-01", end="2018-01", scale=0.001, seed=4, defects=["rowcount"])
-    built = {"ok": True, "nodes": 1, "failed": [], "summary": "dbt: 1 nodes ok"}
-    passed = {"publishable": True, "summary": "quality: passed", "withheld_reason": ""}
-    released = {"created": True, "release_id": "r1", "path": "releases/r1", "report_path": "report/index.html"}
-    with mock.patch.object(pipeline, "build_stage", return_value=built) as build, \
-            mock.patch.object(pipeline, "validate_stage", return_value=passed), \
-            mock.patch.object(pipeline, "publish_stage", return_value=released):
-        result = CliRunner().invoke(main, ["run"])
-    build.assert_called_once()  # the accepted deliveries are still built
-    assert result.exit_code == 3, result.output
-    assert "rejected" in result.output
-    assert "row" in result.output.lower()
-    assert "1 rejected" in result.output
+    s = dataclasses.replace(settings.load(), **{name: tmp_path / name for name in (
+        "inbox", "out", "archive", "rejected", "restricted")}, warehouse=tmp_path / "warehouse" / "wh.duckdb")
+    summary = generate(s.inbox, start="2018-01", end="2018-02", scale=0.001, seed=4, defects=["rowcount"])
+    [refused] = [d["delivery"] for d in summary["deliveries"] if d["defects"]]
+    run = cli_run(s)
+    assert run.exit_code == 3, run.output
+    line = next(x for x in run.output.splitlines() if refused in x)
+    assert line.startswith("rejected") and "reason:" in line and "row" in line.lower(), line
+    assert "1 rejected" in run.output
+    assert run.report.build["ok"], run.report.build["summary"]  # the accepted deliveries are still built
+    assert run.report.publish is not None and run.report.publish["created"]
 
 
 def test_paths_are_settings(tmp_path, monkeypatch):
