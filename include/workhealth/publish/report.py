@@ -127,7 +127,7 @@ def chart_trajectories(trajectories: pd.DataFrame) -> str:
         for t in hidden:  # suppressed months: hatched, not drawn as zero
             ax.axvspan(t - 0.5, t + 0.5, color="white", hatch="///", alpha=0.8, lw=0)
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_xlim(-12, 24)
+        ax.set_xlim(TRAJECTORY_OFFSETS[0], TRAJECTORY_OFFSETS[-1])
         ax.set_ylim(0, 1)
         ax.set_title(f"courses started in {year}")
         ax.set_xlabel("months from course start")
