@@ -10,6 +10,12 @@ Two sources, both safe while the pipeline writes:
   as fresh as the copy, and taking it waits for the warehouse to be free (the copy holds
   DuckDB's shared lock for its duration, a few seconds per GB).
 
+Either way the connection cannot write or wander: after the views are made it may read files
+only in the release (or nothing but the snapshot it has open: DuckDB's
+``enable_external_access`` off, ``allowed_directories`` the release, ``lock_configuration`` on,
+so no ``SET`` undoes it), and a query is one ``SELECT`` (or ``EXPLAIN``) statement: ``COPY``,
+``ATTACH``, ``INSTALL``/``LOAD``, ``SET``, ``CREATE`` ... are refused before they run.
+
 ``workhealth sql`` (cli.py) is the command; docs/operations.md has example queries.
 """
 
@@ -29,6 +35,38 @@ if TYPE_CHECKING:
 
 class SqlSourceError(RuntimeError):
     """The release or warehouse to query is missing or busy."""
+
+
+class QueryRefused(ValueError):
+    """The query is not a single read-only statement."""
+
+
+#: What a statistician's query may be (DuckDB statement types).
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def check_read_only(query: str) -> None:
+    """Refuse anything but one SELECT or EXPLAIN statement (parsed by DuckDB, nothing run)."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise QueryRefused(f"the query does not parse: {exc}") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement per query, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in READ_ONLY_STATEMENTS:
+        raise QueryRefused(f"{kind} is not allowed: workhealth sql runs one SELECT (or EXPLAIN) statement, "
+                           "and writes, attaches, loads and settings are refused")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, readable: list[Path]) -> None:
+    """No file access but ``readable`` (folders), and no setting can change that afterwards."""
+    folders = ", ".join("'" + (str(p).rstrip("/") + "/").replace("'", "''") + "'" for p in readable)
+    con.execute(f"SET allowed_directories = [{folders}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def release_folder(s: Settings, release: str | None = None) -> Path:
@@ -53,6 +91,7 @@ def connect_release(folder: Path) -> duckdb.DuckDBPyConnection:
         for f in files:
             path = str(f).replace("'", "''")
             con.execute(f'CREATE VIEW {schema}."{f.stem}" AS SELECT * FROM read_parquet(\'{path}\')')
+    _lock_down(con, [folder])
     return con
 
 
@@ -92,7 +131,10 @@ def snapshot(s: Settings) -> Path:
 def connect_snapshot(path: Path, s: Settings) -> duckdb.DuckDBPyConnection:
     from workhealth.core import warehouse  # duckdb only when a query runs, not at CLI start-up
 
-    return warehouse.connect(s, read_only=True, path=path)
+    con = warehouse.connect(s, read_only=True, path=path)
+    # the snapshot is open; its folder stays readable for DuckDB's spill files only
+    _lock_down(con, [Path(path).parent / (Path(path).name + ".tmp")])
+    return con
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -123,7 +165,8 @@ def sql_command(query, release, use_snapshot, fmt, out) -> None:
 
     Without QUERY, lists the tables. Never opens the live warehouse, so it never blocks the
     pipeline. Tables: ``marts.<name>`` (public marts), ``release.<name>`` (indicator tables).
-    Exit code 1 when the source is missing or busy or the query fails.
+    Read-only: one SELECT (or EXPLAIN) statement, no file outside the release or snapshot.
+    Exit code 1 when the source is missing or busy, the query is refused or it fails.
     """
     import dataclasses
 
@@ -142,6 +185,11 @@ def sql_command(query, release, use_snapshot, fmt, out) -> None:
         if not query:
             click.echo("\n".join(tables(con)))
             return
+        try:
+            check_read_only(query)
+        except QueryRefused as exc:
+            click.echo(f"refused: {exc}", err=True)
+            sys.exit(1)
         try:
             df = con.execute(query).df()
         except Exception as exc:  # duckdb.Error and friends: show DuckDB's message as is
