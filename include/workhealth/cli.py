@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from workhealth.core import settings as _settings
+from workhealth.core.errors import EXIT_WAREHOUSE_BUSY, WarehouseBusy
 from workhealth.ingest.cli import deliveries_command, ingest_command
 from workhealth.generate.cli import generate_command
 from workhealth.ops.sql import sql_command
@@ -21,9 +22,23 @@ def settings_with(inbox=None, warehouse=None, out=None) -> _settings.Settings:
     return dataclasses.replace(s, **changes)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command: a warehouse held by another process is one line and exit code 6, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except WarehouseBusy as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_WAREHOUSE_BUSY)
+
+
+@click.group(cls=_Commands)
 def main() -> None:
-    """workhealth: register deliveries -> DuckDB warehouse -> marts -> quality gate -> indicators."""
+    """workhealth: register deliveries -> DuckDB warehouse -> marts -> quality gate -> indicators.
+
+    Every command exits with 6 when the warehouse is held by another process (try again).
+    """
 
 
 main.add_command(generate_command)
@@ -53,7 +68,8 @@ def run(inbox, warehouse, out, as_json) -> None:
     Exit codes: 0 everything accepted and built; 3 at least one delivery was rejected (the
     others were processed and built); 4 the dbt build failed (a model or test; named on the
     output); 5 publication withheld by a critical quality finding (expectation, period and
-    value named on the output); 1 an unexpected error; 2 wrong usage.
+    value named on the output); 6 the warehouse is held by another process (nothing changed: try
+    again); 1 an unexpected error; 2 wrong usage.
     """
     from workhealth import pipeline
 

@@ -18,6 +18,7 @@ EXIT_ERROR = 1
 EXIT_DELIVERY_REJECTED = 3
 EXIT_BUILD_FAILED = 4
 EXIT_PUBLICATION_WITHHELD = 5
+# 6, the warehouse held by another process, is every command's: workhealth.core.errors.
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from workhealth.core.errors import WarehouseBusy
 from workhealth.core.registers import DUCKDB_TYPES, REGISTERS
 from workhealth.core.settings import Settings
 
@@ -35,7 +36,7 @@ def connect(s: Settings, read_only: bool = False, path: Path | None = None) -> d
     """Open the warehouse (``s.warehouse``, or another DuckDB file such as a snapshot at ``path``)
     with the settings' ``memory_limit``, ``threads`` and a ``temp_directory`` (``<file>.tmp/``
     next to the file, created by DuckDB only when it spills). A writer creates the file's folder.
-    Raises ``duckdb.IOException`` when another process holds the file's lock.
+    Raises ``WarehouseBusy`` when another process holds the file's lock.
     """
     path = Path(path if path is not None else s.warehouse)
     if not read_only:
@@ -45,7 +46,17 @@ def connect(s: Settings, read_only: bool = False, path: Path | None = None) -> d
         "threads": int(s.duckdb_threads),
         "temp_directory": str(path.parent / (path.name + ".tmp")),
     }
-    return duckdb.connect(str(path), read_only=read_only, config=config)
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        if is_lock_conflict(str(exc)):
+            raise WarehouseBusy(str(path)) from None
+        raise
+
+
+def is_lock_conflict(message: str) -> bool:
+    """DuckDB's message when another process holds the file (also in dbt's output)."""
+    return "Could not set lock on file" in message
 
 
 def raw_table_ddl(register: str) -> str:

@@ -99,7 +99,6 @@ def snapshot(s: Settings) -> Path:
     """Copy the warehouse to ``OUT/snapshots/`` (once per warehouse change); returns the copy."""
     import shutil
 
-    import duckdb
 
     from workhealth.core import warehouse
 
@@ -107,12 +106,9 @@ def snapshot(s: Settings) -> Path:
         raise SqlSourceError(f"no warehouse at {s.warehouse}")
     target = s.out / "snapshots" / f"{s.warehouse.stem}.snapshot.duckdb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # The read-only connection holds a shared lock: no writer can start during the copy.
-        con = warehouse.connect(s, read_only=True)
-    except duckdb.IOException as exc:
-        raise SqlSourceError(f"the warehouse is busy (a pipeline task is writing): {exc}; "
-                             "query the latest release instead, or retry in a moment") from exc
+    # The read-only connection holds a shared lock: no writer can start during the copy. While a
+    # pipeline task writes it raises WarehouseBusy (exit 6): query the latest release instead.
+    con = warehouse.connect(s, read_only=True)
     try:
         if not target.exists() or target.stat().st_mtime < s.warehouse.stat().st_mtime:
             # A write-ahead log left by a writer that did not checkpoint belongs to the copy too.

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workhealth.core import warehouse
+from workhealth.core.errors import WarehouseBusy
 from workhealth.core.settings import Settings
 
 
@@ -90,6 +92,8 @@ def dbt(args: list[str], s: Settings) -> DbtResult:
     proc = subprocess.run(cmd, env=dbt_env(s), text=True, capture_output=True, cwd=s.dbt_project_dir)
     result = DbtResult(command=cmd, returncode=proc.returncode,
                        output_tail="\n".join((proc.stdout + proc.stderr).splitlines()[-30:]))
+    if warehouse.is_lock_conflict(proc.stdout + proc.stderr):
+        raise WarehouseBusy(str(s.warehouse))  # nothing was built: not a failing model or test
     if results_file.exists():
         for r in json.loads(results_file.read_text())["results"]:
             result.nodes.append(NodeResult(r["unique_id"], r["status"], r.get("message"),
@@ -98,5 +102,10 @@ def dbt(args: list[str], s: Settings) -> DbtResult:
 
 
 def build(s: Settings, select: str | None = None) -> DbtResult:
-    """``dbt build``: seeds, models and their tests; a failing test skips what depends on it."""
+    """``dbt build``: seeds, models and their tests; a failing test skips what depends on it.
+
+    Raises WarehouseBusy at once when another process holds the warehouse: dbt itself would
+    retry the connection of every node (minutes) before giving up.
+    """
+    warehouse.connect(s).close()
     return dbt(["build", *(["--select", select] if select else [])], s)
