@@ -10,6 +10,7 @@ modulus-11 rule. Whether the date is real is checked in both candidate centuries
 from __future__ import annotations
 
 import calendar
+import re
 
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -57,6 +58,15 @@ def kind(value: str) -> str | None:
 
 def is_identity_number(value: str) -> bool:
     return kind(value) is not None
+
+
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+
+
+def contains_identity_number(text: str) -> bool:
+    """True when any run of exactly 11 digits in ``text`` (bounded by non-digits) is an identity
+    number: for names and free text that could end up in a reason, a log or a sample row."""
+    return any(is_identity_number(m.group(0)) for m in _DIGIT_RUN.finditer(text))
 
 
 def make_identity_number(day: int, month: int, yy: int, individual: int, d_number: bool = False) -> str:

@@ -82,19 +82,10 @@ def _read_header(path: Path, rel: str) -> list[str]:
     return next(csv.reader([text], delimiter=";", quotechar='"'))
 
 
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
-
-
-def contains_identity_number(text: str) -> bool:
-    """True when any run of exactly 11 digits in ``text`` is an identity number (for names and
-    other free text that ends up in a reason; data values use the stricter whole-value rule)."""
-    return any(identity.is_identity_number(m.group(0)) for m in _DIGIT_RUN.finditer(text))
-
-
 def _check_names(names: list[str], register: Register, rel: str) -> None:
     # An unknown column name is quoted in the reason, so it must not carry an identity number.
     for n in names:
-        if contains_identity_number(n):
+        if identity.contains_identity_number(n):
             raise DeliveryError("privacy_breach", "a column name in the header holds a national identity number",
                                 rel, privacy=True)
     expected = set(register.column_names)

@@ -171,7 +171,7 @@ def sample_rows(con, sample: str, finding: dict, params: dict, limit: int) -> li
 
 def _safe(value):
     """JSON-able, and never a national identity number (the warehouse refuses them; belt and braces)."""
-    from workhealth.core.identity import is_identity_number
+    from workhealth.core.identity import contains_identity_number
 
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
         return None
@@ -179,12 +179,7 @@ def _safe(value):
         return value.isoformat()[:10]
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, str) and any(is_identity_number(part) for part in _digit_runs(value)):
+    if isinstance(value, str) and contains_identity_number(value):
         return "[redacted]"
     return value
 
-
-def _digit_runs(value: str) -> list[str]:
-    import re
-
-    return re.findall(r"\d{11}", value)
