@@ -39,3 +39,30 @@
     count({{ flag }}) as _units_{{ name }},
     sum(cast({{ flag }} as integer)) as _num_{{ name }}
 {%- endmacro %}
+
+
+{#- What courses and outcomes share: courses grouped by the year of `year_of` (course_start or
+    course_end), the geography rollup RHF > health trust and every combination of the three
+    categories. course_categories() are the columns the course rows need, course_dimensions()
+    the grouped dimension columns, course_grouping() the matching group-by. -#}
+{% macro publication_course_categories() -%}
+    rhf,
+    health_trust,
+    coalesce(cast(care_level as varchar), 'UNKNOWN') as care_level,
+    diagnosis_group,
+    era
+{%- endmacro %}
+
+{% macro publication_course_dimensions(year_of) -%}
+    year({{ year_of }}) as year,
+    {{ publication_geo_columns(['rhf', 'health_trust']) }},
+    {{ publication_category('care_level') }},
+    {{ publication_category('diagnosis_group') }},
+    {{ publication_category('era') }}
+{%- endmacro %}
+
+{% macro publication_course_grouping(year_of) -%}
+    year({{ year_of }}),
+    {{ publication_geo_rollup(['rhf', 'health_trust']) }},
+    cube(care_level, diagnosis_group, era)
+{%- endmacro %}

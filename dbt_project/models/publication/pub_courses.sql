@@ -1,17 +1,12 @@
 {#- The courses table before disclosure control: courses by year of course_start, the
     geography rollup and every combination of the categories (cube), totals as 'all'. -#}
-{%- set geo_levels = ['rhf', 'health_trust'] -%}
 
 with
 
 courses as (
     select
         person_id,
-        rhf,
-        health_trust,
-        coalesce(cast(care_level as varchar), 'UNKNOWN') as care_level,
-        diagnosis_group,
-        era,
+        {{ publication_course_categories() }},
         course_start,
         on_sick_leave_at_start,
         sick_leave_days_at_start,
@@ -21,11 +16,7 @@ courses as (
 
 final as (
     select
-        year(course_start) as year,
-        {{ publication_geo_columns(geo_levels) }},
-        {{ publication_category('care_level') }},
-        {{ publication_category('diagnosis_group') }},
-        {{ publication_category('era') }},
+        {{ publication_course_dimensions('course_start') }},
         count(*) as n_courses,
         count(distinct person_id) as n_patients,
         -- on_sick_leave_at_start is never null, so its units are all courses
@@ -35,10 +26,7 @@ final as (
         median(waiting_days) as median_waiting_days,
         count(waiting_days) as _units_median_waiting_days
     from courses
-    group by
-        year(course_start),
-        {{ publication_geo_rollup(geo_levels) }},
-        cube(care_level, diagnosis_group, era)
+    group by {{ publication_course_grouping('course_start') }}
 )
 
 select * from final

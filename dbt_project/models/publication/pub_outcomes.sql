@@ -2,7 +2,6 @@
     geography rollup and every combination of the categories (cube), totals as 'all'; per
     follow-up month k (var follow_up_months) the followed courses and the return-to-work rate,
     and the health-related-benefit rate at var hrb_follow_up_month. -#}
-{%- set geo_levels = ['rhf', 'health_trust'] -%}
 {%- set follow_up_months = var('follow_up_months') -%}
 {%- set hrb_k = var('hrb_follow_up_month') -%}
 
@@ -10,11 +9,7 @@ with
 
 courses as (
     select
-        rhf,
-        health_trust,
-        coalesce(cast(care_level as varchar), 'UNKNOWN') as care_level,
-        diagnosis_group,
-        era,
+        {{ publication_course_categories() }},
         course_end,
         {% for k in follow_up_months %}
         state_{{ k }}m,
@@ -26,21 +21,14 @@ courses as (
 
 final as (
     select
-        year(course_end) as year,
-        {{ publication_geo_columns(geo_levels) }},
-        {{ publication_category('care_level') }},
-        {{ publication_category('diagnosis_group') }},
-        {{ publication_category('era') }},
+        {{ publication_course_dimensions('course_end') }},
         {% for k in follow_up_months %}
         count(state_{{ k }}m) as n_followed_{{ k }}m,
         {{ publication_ratio('rtw_' ~ k ~ 'm', 'rtw_rate_' ~ k ~ 'm') }},
         {% endfor %}
         {{ publication_ratio('hrb_' ~ hrb_k ~ 'm', 'hrb_rate_' ~ hrb_k ~ 'm') }}
     from courses
-    group by
-        year(course_end),
-        {{ publication_geo_rollup(geo_levels) }},
-        cube(care_level, diagnosis_group, era)
+    group by {{ publication_course_grouping('course_end') }}
 )
 
 select * from final
