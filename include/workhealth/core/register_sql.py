@@ -9,13 +9,14 @@ registers' key and domain definitions.
 
 from __future__ import annotations
 
-from workhealth.core.registers import REGISTERS
+from workhealth.core.registers import PERSON_ID_PATTERN, REGISTERS
 
-#: person_id as a pseudonym: 16 lowercase hexadecimal characters (registers.PERSON_ID_PATTERN).
-PERSON_ID_REGEX = "[0-9a-f]{16}"
+#: person_id as a pseudonym (registers.PERSON_ID_PATTERN), for DuckDB's regexp functions.
+PERSON_ID_REGEX = PERSON_ID_PATTERN.pattern
 
 
-def _lit(v) -> str:
+def sql_literal(v) -> str:
+    """A string or number as a DuckDB literal."""
     return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
 
 
@@ -30,7 +31,7 @@ def outside_value_set(register: str) -> str:
             lo, hi = c.domain
             parts.append(f"({q} IS NOT NULL AND {q} NOT BETWEEN {lo} AND {hi})")
         else:
-            parts.append(f"({q} IS NOT NULL AND {q} NOT IN ({', '.join(_lit(v) for v in sorted(c.domain))}))")
+            parts.append(f"({q} IS NOT NULL AND {q} NOT IN ({', '.join(sql_literal(v) for v in sorted(c.domain))}))")
     if register == "npr_episodes":
         parts.append("(health_trust IS NULL OR health_trust NOT IN (SELECT health_trust FROM codelists.health_trusts))")
     return " OR ".join(parts) or "false"

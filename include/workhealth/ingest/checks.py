@@ -27,25 +27,17 @@ import duckdb
 
 from workhealth.core import identity
 from workhealth.ingest.manifest import DeliveryError, Manifest
+from workhealth.core.register_sql import PERSON_ID_REGEX
+from workhealth.core.register_sql import sql_literal as lit
 from workhealth.core.registers import DATE, INTEGER, MANIFEST, MONTH, NUMBER, REGISTERS, STRING, Register
 
 #: Rules a row can be quarantined for (audit.quarantine.rule).
 ROW_RULES = ("malformed_row", "missing_required", "invalid_type", "invalid_person_id", "outside_domain",
              "outside_period", "duplicate_key")
 
-PERSON_ID_REGEX = "^[0-9a-f]{16}$"
-
-
 def q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value) -> str:
-    """A SQL literal for a str/int/float."""
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return repr(value)
 
 
 @dataclass

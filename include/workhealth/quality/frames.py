@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from workhealth.core.definitions import CODING_QUALITY_FRAME_RATES, PERSON_MONTH_STATES
-from workhealth.core.register_sql import PERSON_ID_REGEX, outside_value_set
+from workhealth.core.register_sql import PERSON_ID_REGEX, outside_value_set, sql_literal
 from workhealth.core.registers import REGISTERS
 
 ACCEPTED = "(SELECT delivery FROM audit.deliveries WHERE status = 'accepted')"
@@ -35,10 +35,6 @@ class Frame:
     #: Columns that identify a row (reported with every finding).
     index: tuple[str, ...]
     build: Callable[[duckdb.DuckDBPyConnection, dict], pd.DataFrame]
-
-
-def _lit(v) -> str:
-    return "'" + str(v).replace("'", "''") + "'" if isinstance(v, str) else str(v)
 
 
 def _model(name: str, order: tuple[str, ...]) -> Callable[[duckdb.DuckDBPyConnection, dict], pd.DataFrame]:
@@ -157,7 +153,7 @@ def sample_rows(con, sample: str, finding: dict, params: dict, limit: int) -> li
         else:
             sql = sql.replace("{trust}", "")
     elif sample in MART_SAMPLES:
-        sql = MART_SAMPLES[sample].replace("{states}", ", ".join(_lit(s) for s in PERSON_MONTH_STATES))
+        sql = MART_SAMPLES[sample].replace("{states}", ", ".join(sql_literal(s) for s in PERSON_MONTH_STATES))
         args = [period] * sql.count("?")
     else:
         register = finding.get("register")
