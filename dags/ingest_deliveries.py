@@ -21,7 +21,6 @@ Triage notes:
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from airflow.sdk import dag, get_current_context, task
 
@@ -52,7 +51,7 @@ def ingest_deliveries():
     @task(pool=WAREHOUSE_POOL, outlets=[RAW_REGISTERS_ALIAS], map_index_template="{{ delivery_name }}",
           priority_weight=10, weight_rule="absolute")
     def load_delivery(folder: str) -> dict:
-        print(f"delivery {Path(folder).name}: ingesting {folder}")  # the log names the delivery
+        print(f"delivery {ingestion.delivery_label(folder)}: ingesting")  # the log names the delivery
         return ingestion.load_delivery(folder, get_current_context())
 
     load_delivery.expand(folder=find_ready_deliveries())

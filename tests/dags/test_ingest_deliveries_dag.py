@@ -72,3 +72,35 @@ def test_rejected_delivery_fails_its_task_visibly(airflow_db, workhealth_env):
     (name,) = broken
     assert states[name] == "failed"
     assert all(state == "success" for n, state in states.items() if n not in broken)
+
+
+def test_identity_number_in_a_folder_name_reaches_no_xcom_map_index_or_log(airflow_db, workhealth_env, capfd):
+    """The name is refused as a privacy breach, and the DAG carries the folder by inode, never by name."""
+    import shutil
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from workhealth.core.identity import make_identity_number
+    from workhealth.generate import generate
+    from workhealth.ingest.log import list_deliveries
+
+    summary = generate(workhealth_env.inbox, start="2018-01", end="2018-01", scale=0.001, seed=13)
+    number = make_identity_number(1, 1, 85, 123)
+    src = workhealth_env.inbox / summary["deliveries"][0]["delivery"]
+    shutil.move(src, workhealth_env.inbox / f"delivery_{number}")
+
+    run = _dag().test()
+
+    assert run.state == "failed", "the refused delivery fails its task"
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        xcoms = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        stored = " ".join([str(ti.rendered_map_index) for ti in tis] + [str(x.value) for x in xcoms])
+    out = capfd.readouterr()
+    log = list_deliveries(workhealth_env.warehouse)
+    breach = [d for d in log if d.get("privacy_breach") or d["delivery"].startswith("delivery_")]
+    assert breach and all(d["status"] == "rejected" for d in breach)
+    for text in (stored, out.out, out.err, repr(log)):
+        assert number not in text and number[5:] not in text

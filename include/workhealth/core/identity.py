@@ -1,16 +1,23 @@
-"""Norwegian national identity numbers (fødselsnummer and D-nummer).
+"""Norwegian national identity numbers (fødselsnummer and D-nummer): the one rule, and masking.
 
-No delivery may carry one (docs/ingestion.md, identity-number guard). A value is treated as an identity
-number when it is 11 digits, its first six digits are a real date DDMMYY (with 40 added
-to the day in a D-nummer) and both control digits check out under the official
-modulus-11 rule. Whether the date is real is checked in both candidate centuries
-(19YY and 20YY): erring towards "is an identity number" is the safe side for privacy.
+No delivery may carry one (docs/ingestion.md, identity-number guard). An 11-digit string is an
+identity number when its first six digits are a real date DDMMYY (with 40 added to the day in a
+D-nummer) and both control digits check out under the official modulus-11 rule. Whether the
+date is real is checked in both candidate centuries (19YY and 20YY): erring towards "is an
+identity number" is the safe side for privacy.
+
+``find_identity_number(text)`` is the rule for any text (a value, a name, a line of a file):
+a run of exactly 11 digits bounded by non-digits, or a number written as a number whose digits
+lost a leading zero or gained a sign, fraction or exponent (``1018512366``, ``+12077732193``,
+``1018512366.0``, ``1.018512366e+09``). ``mask(text)`` is how any delivered name or value is
+quoted in a reason, a log line or an audit row.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+from decimal import Decimal, InvalidOperation
 
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -61,12 +68,72 @@ def is_identity_number(value: str) -> bool:
 
 
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+# A number standing as a token (not glued to letters, digits, '_', '.', or a sign after those):
+# sign, integer digits, fraction, exponent.
+_NUMBER = re.compile(r"(?<![0-9A-Za-z_.+-])[+-]?([0-9]+)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,3}))?(?![0-9A-Za-z_.])")
+
+#: Every hit of ``find_identity_number`` matches this pattern by itself, so text without a match
+#: cannot hold one: the cheap first filter of the SQL and byte scans (valid in Python ``re`` and
+#: DuckDB's RE2: no lookbehind).
+CANDIDATE = r"[0-9]{11}|(^|[^0-9A-Za-z_.])[+-]?[0-9]{10}|[0-9]\.[0-9]*[eE]"
+_CANDIDATE = re.compile(CANDIDATE)
 
 
-def contains_identity_number(text: str) -> bool:
-    """True when any run of exactly 11 digits in ``text`` (bounded by non-digits) is an identity
-    number: for names and free text that could end up in a reason, a log or a sample row."""
-    return any(is_identity_number(m.group(0)) for m in _DIGIT_RUN.finditer(text))
+def _numeric_kind(m: re.Match) -> str | None:
+    digits, frac, exp = m.group(1), m.group(2), m.group(3)
+    if exp is None:
+        # 10 digits: an identity number stored as a number lost its leading zero (01018512366).
+        if len(digits) not in (10, 11) or (frac and frac.strip("0")):
+            return None
+        return kind(digits.zfill(11))
+    if frac is None and len(digits) < 10:  # exponent forms as float formatters write them
+        return None
+    try:
+        value = Decimal(m.group(0).lstrip("+-"))
+    except InvalidOperation:
+        return None
+    if value != value.to_integral_value() or not 10**9 <= value < 10**11:
+        return None
+    return kind(f"{int(value):011d}")
+
+
+def find_identity_number(text) -> str | None:
+    """The kind of the first identity number in ``text`` (``"fodselsnummer"``/``"d-nummer"``), or
+    None: any run of exactly 11 digits bounded by non-digits or the text's ends, and any number
+    token (bounded by characters other than letters, digits, ``_`` and ``.``) that is an identity
+    number written as a number: 10 digits (leading zero lost) or 11, with an optional sign and a
+    zero fraction (``+12077732193``, ``1018512366.0``), or in exponent form (``1.018512366e+09``).
+    Non-strings are judged by their text (``str(value)``)."""
+    if text is None or isinstance(text, bool):
+        return None
+    text = text if isinstance(text, str) else str(text)
+    if not _CANDIDATE.search(text):
+        return None
+    for m in _DIGIT_RUN.finditer(text):
+        k = kind(m.group(0))
+        if k:
+            return k
+    for m in _NUMBER.finditer(text):
+        k = _numeric_kind(m)
+        if k:
+            return k
+    return None
+
+
+def contains_identity_number(text) -> bool:
+    """True when ``text`` holds an identity number under the one rule (``find_identity_number``):
+    for values, names and free text that could end up in a reason, a log or a sample row."""
+    return find_identity_number(text) is not None
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{6,}")
+
+
+def mask(text) -> str:
+    """``text`` with every run of 6 or more digits cut to its first 5 (``01018******``): how a
+    delivered name or value (folder, file, column, manifest value ...) is quoted anywhere, so no
+    quote can carry an identity number or enough of one to find it."""
+    return _LONG_DIGITS.sub(lambda m: m.group(0)[:5] + "*" * (len(m.group(0)) - 5), str(text))
 
 
 def make_identity_number(day: int, month: int, yy: int, individual: int, d_number: bool = False) -> str:

@@ -7,9 +7,13 @@ row rules and the casts are SQL over those. Python only looks at the handful of 
 identity numbers and at the headers. Parquet columns are rendered as CSV text (after a check
 that their physical types can carry the contract types), so one set of rules serves both.
 
-``sweep_identity_numbers`` is the second line of the privacy guard: it scans files as bytes
-(or Parquet through DuckDB) for a delivery refused before its rows could be checked, and the
-manifest and non-data files of every delivery.
+The identity-number rule is ``identity.find_identity_number``, applied to the parsed values
+(``find_identity_numbers``) and to the lines of files read as bytes (``sweep_identity_numbers``:
+a refused delivery in full, the manifest and non-data files of every delivery). Both pick
+candidates with ``identity.CANDIDATE`` and judge them with the same function, and a CSV value's
+neighbours in its line are delimiters, so a file holds an identity number for the sweep exactly
+when it does for the parsed check. Every delivered name or value quoted in a reason goes through
+``identity.mask``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +32,13 @@ from pathlib import Path
 import duckdb
 
 from workhealth.core import identity
-from workhealth.ingest.manifest import DeliveryError, Manifest
+from workhealth.ingest.manifest import DeliveryError, Manifest, open_plain
 from workhealth.core.register_sql import PERSON_ID_REGEX
 from workhealth.core.register_sql import sql_literal as lit
 from workhealth.core.registers import DATE, INTEGER, MANIFEST, MONTH, NUMBER, REGISTERS, STRING, Register
+
+#: DuckDB's read_csv limit for one line (default 2 MB): a long free-text field must parse.
+MAX_LINE_SIZE = 32 * 1024 * 1024
 
 #: Rules a row can be quarantined for (audit.quarantine.rule).
 ROW_RULES = ("malformed_row", "missing_required", "invalid_type", "invalid_person_id", "outside_domain",
@@ -46,9 +55,6 @@ class Staged:
 
     rows_per_file: dict[str, int] = field(default_factory=dict)
     malformed: int = 0
-    #: (temp table, column) of Parquet columns with a numeric type: an identity number stored as a
-    #: number loses its leading zero (010185... -> 10185...), so these get an extra guard.
-    numeric_columns: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,14 +62,21 @@ class Staged:
 # --------------------------------------------------------------------------------------------
 
 
+def _duck_error(e: Exception) -> str:
+    """DuckDB's error class only (``IO Error``, ``Invalid Input Error`` ...): the rest of its
+    message can quote paths and file content."""
+    head = str(e).split(":", 1)[0].strip() if ":" in str(e) else ""
+    return identity.mask(head if 0 < len(head) <= 40 else type(e).__name__)
+
+
 def _read_header(path: Path, rel: str) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    gz = path.name.lower().endswith(".gz")
     try:
-        with opener(path, "rb") as f:
+        with open_plain(path) as raw, (gzip.open(raw, "rb") if gz else raw) as f:
             first = f.readline(1 << 20)
     except (OSError, EOFError, zlib.error) as e:
-        raise DeliveryError("unreadable_file", f"cannot be read as {'gzip ' if opener is gzip.open else ''}CSV ({e})",
-                            rel) from None
+        raise DeliveryError("unreadable_file", f"cannot be read as {'gzip ' if gz else ''}CSV "
+                            f"({identity.mask(type(e).__name__)})", rel) from None
     if not first.strip():
         raise DeliveryError("header_mismatch", "the file has no header row", rel)
     try:
@@ -75,7 +88,7 @@ def _read_header(path: Path, rel: str) -> list[str]:
 
 
 def _check_names(names: list[str], register: Register, rel: str) -> None:
-    # An unknown column name is quoted in the reason, so it must not carry an identity number.
+    # Column names are delivered values: the one rule, and quoted masked.
     for n in names:
         if identity.contains_identity_number(n):
             raise DeliveryError("privacy_breach", "a column name in the header holds a national identity number",
@@ -89,9 +102,9 @@ def _check_names(names: list[str], register: Register, rel: str) -> None:
         if missing:
             parts.append("missing columns: " + ", ".join(missing))
         if unknown:
-            parts.append("unknown columns: " + ", ".join(repr(u) for u in unknown))
+            parts.append("unknown columns: " + ", ".join(identity.mask(repr(u)) for u in unknown))
         if dupes:
-            parts.append("repeated columns: " + ", ".join(dupes))
+            parts.append("repeated columns: " + ", ".join(identity.mask(d) for d in dupes))
         raise DeliveryError("header_mismatch", "; ".join(parts), rel)
 
 
@@ -103,13 +116,13 @@ def _stage_csv(conn, path: Path, rel: str, i: int, register: Register) -> tuple[
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE f{i} AS SELECT * FROM read_csv({lit(str(path))},
                 columns = {columns}, header = true, delim = ';', quote = '"', escape = '"',
-                auto_detect = false, null_padding = false, store_rejects = true,
+                auto_detect = false, null_padding = false, max_line_size = {MAX_LINE_SIZE}, store_rejects = true,
                 rejects_table = 'rej{i}', rejects_scan = 'rejscan{i}')"""
         )
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as e:
-        raise DeliveryError("unreadable_file", f"not a readable CSV file ({str(e).splitlines()[0]})", rel) from None
+        raise DeliveryError("unreadable_file", f"not a readable CSV file ({_duck_error(e)})", rel) from None
     bad_encoding = conn.execute(
         f"SELECT min(line) FROM rej{i} WHERE error_type = 'INVALID ENCODING'").fetchone()[0]
     if bad_encoding is not None:
@@ -182,7 +195,7 @@ def _stage_parquet(conn, path: Path, rel: str, i: int, register: Register, stage
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as e:
-        raise DeliveryError("unreadable_file", f"not a readable Parquet file ({str(e).splitlines()[0]})", rel) from None
+        raise DeliveryError("unreadable_file", f"not a readable Parquet file ({_duck_error(e)})", rel) from None
     types = {name: typ for name, typ, *_ in schema}
     _check_names([name for name, *_ in schema], register, rel)
     exprs, wrong = [], []
@@ -192,9 +205,6 @@ def _stage_parquet(conn, path: Path, rel: str, i: int, register: Register, stage
             wrong.append(f"{c.name} is {types[c.name]} (contract: {c.type})")
             continue
         exprs.append(f"{e} AS {q(c.name)}")
-        t = types[c.name].upper()
-        if t in _INT_TYPES or t in _FLOAT_TYPES or t.startswith("DECIMAL"):
-            staged.numeric_columns.append((f"g{i}", c.name))
     if wrong:
         raise DeliveryError("column_type", "Parquet column types do not fit the contract: " + "; ".join(wrong), rel)
     try:
@@ -206,7 +216,7 @@ def _stage_parquet(conn, path: Path, rel: str, i: int, register: Register, stage
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as e:
-        raise DeliveryError("unreadable_file", f"not a readable Parquet file ({str(e).splitlines()[0]})", rel) from None
+        raise DeliveryError("unreadable_file", f"not a readable Parquet file ({_duck_error(e)})", rel) from None
     conn.execute(f"CREATE OR REPLACE TEMP TABLE mal{i} (_file VARCHAR, _row BIGINT, record VARCHAR)")
     n = conn.execute(f"SELECT count(*) FROM g{i}").fetchone()[0]
     cols = ", ".join(q(c) for c in register.column_names)
@@ -230,18 +240,6 @@ def stage_files(conn: duckdb.DuckDBPyConnection, folder: Path, manifest: Manifes
         staged.malformed += n_bad
     conn.execute("CREATE OR REPLACE TEMP VIEW stg AS " + " UNION ALL ".join(selects))
     conn.execute("CREATE OR REPLACE TEMP VIEW malformed AS " + " UNION ALL ".join(mal))
-    # Numeric Parquet values that may be an identity number stored as a number (leading zero lost).
-    numeric = [
-        f"""SELECT _file, _row, {lit(c)} AS column_name,
-                   lpad(CAST(CAST(try_cast({q(c)} AS DOUBLE) AS HUGEINT) AS VARCHAR), 11, '0') AS p
-            FROM {t}
-            WHERE try_cast({q(c)} AS DOUBLE) BETWEEN 1e9 AND 99999999999
-              AND try_cast({q(c)} AS DOUBLE) = trunc(try_cast({q(c)} AS DOUBLE))"""
-        for t, c in staged.numeric_columns
-    ]
-    conn.execute("CREATE OR REPLACE TEMP VIEW idextra AS " + (" UNION ALL ".join(numeric) if numeric else
-                 "SELECT NULL::VARCHAR AS _file, NULL::BIGINT AS _row, NULL::VARCHAR AS column_name, "
-                 "NULL::VARCHAR AS p WHERE false"))
     return staged
 
 
@@ -259,29 +257,24 @@ def check_row_counts(manifest: Manifest, staged: Staged) -> None:
 
 
 def find_identity_numbers(conn: duckdb.DuckDBPyConnection, register: Register) -> tuple[int, tuple | None]:
-    """(number of values that are identity numbers, (file, row, column, kind) of the first one).
+    """(number of values holding an identity number, (file, row, column, kind) of the first one).
 
-    Whole values and each ``|``-separated part are candidates when exactly 11 digits (after
-    trimming blanks); in malformed lines, each ``;``/``|``-separated part (quotes trimmed).
-    Candidates are found in SQL; only the few distinct candidates are validated in Python.
+    Every value of every column, and the raw text of malformed lines, under the one rule
+    (``identity.find_identity_number``: an 11-digit run anywhere in the value, or a number token
+    such as ``+12077732193``, ``1018512366`` or ``1018512366.0``; Parquet numbers arrive here as
+    their text). Candidates are picked in SQL with ``identity.CANDIDATE``; only the distinct
+    candidates are judged in Python.
     """
+    cand = lit(identity.CANDIDATE)
     parts = [
-        f"""SELECT _file, _row, {lit(c)} AS column_name, unnest(string_split({q(c)}, '|')) AS p
-            FROM stg WHERE regexp_matches({q(c)}, '[0-9]{{11}}')"""
+        f"""SELECT _file, _row, {lit(c)} AS column_name, {q(c)} AS p
+            FROM stg WHERE regexp_matches({q(c)}, {cand})"""
         for c in register.column_names
     ]
-    parts.append(
-        """SELECT _file, _row, NULL AS column_name, unnest(regexp_split_to_array(record, '[;|]')) AS p
-           FROM malformed WHERE regexp_matches(record, '[0-9]{11}')"""
-    )
-    conn.execute(
-        "CREATE OR REPLACE TEMP TABLE idcand AS SELECT _file, _row, column_name, trim(p, ' \"\t\r\n') AS p FROM ("
-        + " UNION ALL ".join(parts)
-        + ") WHERE regexp_matches(trim(p, ' \"\t\r\n'), '^[0-9]{11}$') "
-        "UNION ALL SELECT _file, _row, column_name, p FROM idextra"
-    )
+    parts.append(f"SELECT _file, _row, NULL AS column_name, record AS p FROM malformed WHERE regexp_matches(record, {cand})")
+    conn.execute("CREATE OR REPLACE TEMP TABLE idcand AS " + " UNION ALL ".join(parts))
     distinct = [r[0] for r in conn.execute("SELECT DISTINCT p FROM idcand").fetchall()]
-    hits = [v for v in distinct if identity.is_identity_number(v)]
+    hits = {v: k for v in distinct if (k := identity.find_identity_number(v))}
     if not hits:
         return 0, None
     conn.execute("CREATE OR REPLACE TEMP TABLE idhits (p VARCHAR)")
@@ -290,7 +283,7 @@ def find_identity_numbers(conn: duckdb.DuckDBPyConnection, register: Register) -
     file, row, column, p = conn.execute(
         "SELECT _file, _row, column_name, p FROM idcand SEMI JOIN idhits USING (p) ORDER BY _file, _row, column_name NULLS LAST LIMIT 1"
     ).fetchone()
-    return n, (file, row, column, identity.kind(p))
+    return n, (file, row, column, hits[p])
 
 
 # --------------------------------------------------------------------------------------------
@@ -428,23 +421,57 @@ def insert_raw_sql(register: Register) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Privacy sweep of a refused delivery whose files were never parsed
+# Plain files only, and the privacy sweep of files read as bytes
 # --------------------------------------------------------------------------------------------
 
-# An 11-digit token between field delimiters (``;``, ``|``, ``,``, tab, quotes, line ends) or file
-# edges: the same notion of "a value or a part of one" as the parsed check, a little wider
-# (``,`` and tab) since a refused file may not even use the right separator.
-# Chunks handed to it start with a b"\n" (see _scan_stream): a leading literal class is ~2.5x
-# faster in Python's re than a lookbehind alternation.
-_ID_TOKEN = re.compile(rb'[;|",\t\r\n][ \t]*([0-9]{11})[ \t]*(?=$|[;|",\t\r\n])', re.MULTILINE)
-# In other files (a README, an unparseable manifest): any run of exactly 11 digits.
-_ID_RUN = re.compile(rb"(?<![0-9])([0-9]{11})(?![0-9])")
+
+def walk_entries(folder: Path) -> list[tuple[str, os.stat_result]]:
+    """Every entry below ``folder`` as (relative POSIX path, ``lstat``), sorted; a symbolic link is
+    listed as the link and never followed, so nothing outside the folder is looked at."""
+    folder = Path(folder)
+    out, stack = [], [""]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(folder / rel if rel else folder) as it:
+            for e in it:
+                r = f"{rel}/{e.name}" if rel else e.name
+                st = e.stat(follow_symlinks=False)
+                out.append((r, st))
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(r)
+    return sorted(out, key=lambda x: x[0])
+
+
+def not_plain(entries: list[tuple[str, os.stat_result]]) -> DeliveryError | None:
+    """A delivery holds plain files and folders only: the first symbolic link, hard link (a second
+    name of a file that may live outside the inbox), device, pipe or socket refuses it."""
+    for rel, st in entries:
+        if stat.S_ISLNK(st.st_mode):
+            return DeliveryError("symlink", "is a symbolic link; a delivery holds plain files and folders only "
+                                 "(the link was not followed)", rel)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            return DeliveryError("not_a_plain_file", "is a hard link (the file has another name, possibly "
+                                 "outside the inbox); a delivery holds plain files only", rel)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return DeliveryError("not_a_plain_file", "is not a plain file (a device, pipe or socket)", rel)
+    return None
+
+
+def name_with_identity_number(names: list[str]) -> str | None:
+    """The first of ``names`` (folder and file names) that holds an identity number."""
+    return next((n for n in names if identity.contains_identity_number(n)), None)
+
+
+_CANDIDATE_B = re.compile(identity.CANDIDATE.encode())
 _CHUNK = 1 << 24
 
 
-def _scan_stream(f, pattern: re.Pattern) -> int | None:
-    """Line number (1-based, physical lines) of the first identity number in a binary stream,
-    read in large chunks cut at line ends (one regex pass per chunk: ~1 s for 200 MB)."""
+def _scan_stream(f) -> int | None:
+    """Line number (1-based, physical lines) of the first line of a binary stream holding an
+    identity number under ``identity.find_identity_number``, read in large chunks cut at line
+    ends: lines with a candidate (``identity.CANDIDATE``) are judged whole. The line's bytes are
+    read as Latin-1 (every byte a character; digits and delimiters are ASCII), NULs dropped (so
+    UTF-16 text shows its digit runs)."""
     line, tail = 1, b""
     while True:
         block = f.read(_CHUNK)
@@ -455,24 +482,33 @@ def _scan_stream(f, pattern: re.Pattern) -> int | None:
         if cut == 0:  # one line longer than a chunk: keep reading
             tail = data
             continue
-        chunk, tail = b"\n" + data[:cut], data[cut:]  # every chunk starts at a line start
-        for m in pattern.finditer(chunk):
-            if identity.is_identity_number(m.group(1).decode()):
-                return line + chunk.count(b"\n", 1, m.start(1))
-        line += chunk.count(b"\n") - 1
+        chunk, tail = data[:cut], data[cut:]
+        if b"\x00" in chunk:
+            chunk = chunk.replace(b"\x00", b"")
+        done = 0
+        for m in _CANDIDATE_B.finditer(chunk):
+            if m.end() <= done:
+                continue
+            a = chunk.rfind(b"\n", 0, m.start() + 1) + 1
+            b = chunk.find(b"\n", m.end())
+            b = len(chunk) if b < 0 else b
+            if identity.find_identity_number(chunk[a:b].decode("latin-1")):
+                return line + chunk.count(b"\n", 0, a)
+            done = b
+        line += chunk.count(b"\n")
         if not block:
             return None
 
 
-def _scan_text_file(path: Path, pattern: re.Pattern, gz: bool) -> int | None:
+def _scan_text_file(path: Path, gz: bool) -> int | None:
     try:
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
-            return _scan_stream(f, pattern)
+        with open_plain(path) as raw, (gzip.open(raw, "rb") if gz else raw) as f:
+            return _scan_stream(f)
     except (OSError, EOFError, zlib.error):  # not gzip after all, or truncated: scan the bytes as they are
         if not gz:
             raise
-        with open(path, "rb") as f:
-            return _scan_stream(f, _ID_RUN)
+        with open_plain(path) as f:
+            return _scan_stream(f)
 
 
 def _json_values(doc) -> list[str]:
@@ -491,69 +527,68 @@ def _json_values(doc) -> list[str]:
 
 
 def _scan_manifest(path: Path) -> int | None:
-    raw = path.read_bytes()
+    """The manifest as text (any key or value, whatever its syntax) and, when it is JSON, every
+    key and value as parsed (a ``\\u0030`` escape hides nothing)."""
+    with open_plain(path) as f:
+        raw = f.read()
+    hit = _scan_stream(io.BytesIO(raw))
+    if hit is not None:
+        return hit
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return _scan_stream(io.BytesIO(raw), _ID_RUN)
-    for v in _json_values(doc):
-        for part in v.split("|"):
-            if identity.is_identity_number(part.strip()):
-                return 1  # a manifest value: no meaningful line
-    return None
+        return None
+    return next((1 for v in _json_values(doc) if identity.contains_identity_number(v)), None)
 
 
 def _scan_parquet(path: Path) -> int | None:
-    """Row (1-based) of the first identity number in any column of a Parquet file: whole values and
-    ``|``-parts of scalar columns, numeric values with their lost leading zero, tokens of nested
-    values rendered as JSON."""
+    """Row (1-based; 0: a column name) of the first identity number in any column of a Parquet
+    file: every value as its text (numbers as DuckDB renders them, nested values as JSON)."""
     conn = duckdb.connect()
     try:
         src = f"read_parquet({lit(str(path))}, file_row_number = true)"
         schema = [(n, t.upper()) for n, t, *_ in conn.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()
                   if n != "file_row_number"]
+        if name_with_identity_number([n for n, _ in schema]):
+            return 0
+        cand = lit(identity.CANDIDATE)
         parts = []
         for n, t in schema:
-            c = q(n)
-            if t in _INT_TYPES or t in _FLOAT_TYPES or t.startswith("DECIMAL"):
-                x = f"try_cast({c} AS DOUBLE)"
-                parts.append(f"SELECT file_row_number AS r, lpad(CAST(CAST({x} AS HUGEINT) AS VARCHAR), 11, '0') AS p "
-                             f"FROM {src} WHERE {x} BETWEEN 1e9 AND 99999999999 AND {x} = trunc({x})")
-            elif t.endswith("]") or t.startswith(("STRUCT", "MAP", "UNION")):
-                parts.append(f"SELECT file_row_number AS r, unnest(regexp_split_to_array(CAST(to_json({c}) AS VARCHAR), "
-                             f"'[\\[\\]{{}}\",:|]')) AS p FROM {src} WHERE regexp_matches(CAST(to_json({c}) AS VARCHAR), "
-                             f"'[0-9]{{11}}')")
-            else:
-                parts.append(f"SELECT file_row_number AS r, unnest(string_split(CAST({c} AS VARCHAR), '|')) AS p "
-                             f"FROM {src} WHERE regexp_matches(CAST({c} AS VARCHAR), '[0-9]{{11}}')")
+            nested = t.endswith("]") or t.startswith(("STRUCT", "MAP", "UNION"))
+            text = f"CAST(to_json({q(n)}) AS VARCHAR)" if nested else f"CAST({q(n)} AS VARCHAR)"
+            parts.append(f"SELECT file_row_number AS r, {text} AS p FROM {src} WHERE regexp_matches({text}, {cand})")
         if not parts:
             return None
-        rows = conn.execute(
-            "SELECT r, trim(p, ' \"\t\r\n') AS p FROM (" + " UNION ALL ".join(parts) + ") "
-            "WHERE regexp_matches(trim(p, ' \"\t\r\n'), '^[0-9]{11}$') ORDER BY r").fetchall()
+        rows = conn.execute("SELECT r, p FROM (" + " UNION ALL ".join(parts) + ") ORDER BY r").fetchall()
     finally:
         conn.close()
-    return next((r + 1 for r, v in rows if identity.is_identity_number(v)), None)
+    return next((r + 1 for r, v in rows if identity.contains_identity_number(v)), None)
 
 
 def sweep_identity_numbers(folder: Path, exclude: frozenset[str] | set[str] = frozenset()) -> tuple[str, int] | None:
-    """(file, line or row) of the first identity number in any file of ``folder``, or None.
+    """(file, line or row) of the first identity number in any plain file of ``folder`` (or in
+``folder`` itself when it is a plain file), or None.
 
     The parsed check (``find_identity_numbers``) covers the listed data files of a delivery whose
-    files could be read. This sweep covers everything else, and is what keeps an identity number
-    out of the ordinary rejected area: a delivery refused before its rows were parsed (bad
-    manifest, checksum, row count, header, encoding ...) is swept in full before it is stored;
-    an accepted one has its manifest and non-data files (README ...) swept (``exclude`` = the
-    listed data files, already checked). CSV files are scanned as bytes (so invalid UTF-8 or a
-    wrong separator does not hide anything), Parquet through DuckDB, the manifest value by
-    value, other files for any run of exactly 11 digits. A file that cannot be read at all is
-    scanned as raw bytes.
+    files could be read; this sweep covers everything else with the same rule
+    (``identity.find_identity_number``): a delivery refused for any other reason (bad manifest,
+    checksum, row count, header, encoding, symlink ...) is swept in full before it is stored, so
+    an identity number never lands in the ordinary rejected area; an accepted one has its
+    manifest and non-data files swept (``exclude`` = the listed data files, already checked).
+    Files are read as bytes, line by line (gzip decompressed; invalid UTF-8 or a wrong separator
+    hides nothing), Parquet through DuckDB, the manifest also value by value. Symbolic links
+    and other non-plain entries are never opened. A file that cannot be read at all is skipped
+    (nothing of it can be quoted either).
     """
     folder = Path(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel in exclude:
+    top = os.lstat(folder)
+    if stat.S_ISLNK(top.st_mode) or not (stat.S_ISDIR(top.st_mode) or stat.S_ISREG(top.st_mode)):
+        return None  # never followed, never opened
+    entries = walk_entries(folder) if stat.S_ISDIR(top.st_mode) else [("", top)]  # "": a plain file itself
+    for rel, st in entries:
+        if rel in exclude or not stat.S_ISREG(st.st_mode):
             continue
+        path = folder / rel if rel else folder
         name = path.name.lower()
         try:
             if rel == MANIFEST:
@@ -564,13 +599,11 @@ def sweep_identity_numbers(folder: Path, exclude: frozenset[str] | set[str] = fr
                 except duckdb.OutOfMemoryException:
                     raise
                 except duckdb.Error:
-                    hit = _scan_text_file(path, _ID_RUN, gz=False)
-            elif name.endswith(".csv") or name.endswith(".csv.gz"):
-                hit = _scan_text_file(path, _ID_TOKEN, gz=name.endswith(".gz"))
+                    hit = _scan_text_file(path, gz=False)
             else:
-                hit = _scan_text_file(path, _ID_RUN, gz=name.endswith(".gz"))
+                hit = _scan_text_file(path, gz=name.endswith(".gz"))
         except OSError:
-            continue  # unreadable (permissions ...): nothing of it can be quoted anyway
+            continue
         if hit is not None:
-            return rel, hit
+            return rel or folder.name, hit
     return None

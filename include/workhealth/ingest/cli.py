@@ -24,9 +24,10 @@ def _settings_with(inbox=None, warehouse=None) -> _settings.Settings:
 @click.option("--inbox", type=click.Path(file_okay=False), help="Inbox of deliveries [WORKHEALTH_INBOX].")
 @click.option("--warehouse", type=click.Path(dir_okay=False), help="DuckDB file [WORKHEALTH_WAREHOUSE].")
 def ingest_command(inbox, warehouse) -> None:
-    """Ingest every ready delivery of the inbox, one line per delivery.
+    """Ingest every ready delivery of the inbox, one line per delivery (names masked).
 
-    Exit codes: 0 all accepted or replayed; 3 at least one delivery was rejected.
+    Deliveries another process is handling are left to it. Exit codes: 0 all accepted or
+    replayed; 3 at least one delivery was rejected; 6 the warehouse is busy (the rest stays).
     """
     from workhealth.ingest.load import ingest_inbox
 

@@ -1,9 +1,11 @@
 """Ingesting one delivery folder, or every ready one in the inbox (docs/ingestion.md).
 
-``ingest_delivery`` opens the warehouse, checks the delivery, writes everything of it in one
-transaction, closes the warehouse and then moves the folder out of the inbox. A bad delivery
-never raises: it comes back as ``status="rejected"`` with a reason naming delivery, file and
-rule. Infrastructure errors (disk, lock, out of memory) do raise, so a scheduler retries.
+``ingest_delivery`` claims the delivery (``inbox.claim``: one process per delivery), opens the
+warehouse, checks the delivery, writes everything of it in one transaction, closes the
+warehouse and then moves the folder out of the inbox. A bad delivery never raises: it comes back
+as ``status="rejected"`` with a reason naming delivery, file and rule (names masked with
+``identity.mask``). Infrastructure errors (disk, lock, out of memory) do raise, so a scheduler
+retries; ``WarehouseBusy`` leaves the delivery in the inbox, with nothing recorded.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import dataclasses
 import errno
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workhealth.core import warehouse
+from workhealth.core import identity, warehouse
 from workhealth.core.registers import MANIFEST, REGISTERS, parse_name
 from workhealth.core.settings import Settings, load
 from workhealth.ingest import checks
-from workhealth.ingest.inbox import scan_inbox
+from workhealth.ingest.inbox import claim, delivery_like, scan_inbox
 from workhealth.ingest.manifest import DeliveryError, Manifest, check_files, manifest_sha256, read_manifest
 
 REJECTED_FILE = "REJECTED.txt"
@@ -32,7 +35,7 @@ class IngestResult:
     register: str | None
     period: str | None
     version: int | None
-    status: str  # accepted | rejected | replay
+    status: str  # accepted | rejected | replay | skipped (another process handled it; nothing recorded)
     reason: str | None = None
     rows_manifest: int | None = None
     rows_loaded: int = 0
@@ -52,12 +55,16 @@ def _stamp(t: datetime) -> str:
 
 
 def _free_target(target: Path, now: datetime) -> Path:
-    return target if not target.exists() else target.with_name(f"{target.name}__{_stamp(now)}")
+    return target if not os.path.lexists(target) else target.with_name(f"{target.name}__{_stamp(now)}")
 
 
 def _received_at(folder: Path) -> datetime | None:
+    """mtime of manifest.json (of the entry itself when it is not a folder), never through a link."""
     try:
-        return datetime.fromtimestamp((folder / MANIFEST).stat().st_mtime, timezone.utc).replace(tzinfo=None)
+        st = os.lstat(folder)
+        if stat.S_ISDIR(st.st_mode):
+            st = os.lstat(folder / MANIFEST)
+        return datetime.fromtimestamp(st.st_mtime, timezone.utc).replace(tzinfo=None)
     except OSError:
         return None
 
@@ -66,31 +73,70 @@ def _log(conn, delivery: str, event: str, at: datetime, detail: str | None) -> N
     conn.execute("INSERT INTO audit.delivery_events VALUES (?, ?, ?, ?)", [delivery, event, at, detail])
 
 
-def _move(folder: Path, target: Path, note: str | None, now: datetime) -> None:
-    """Move the folder out of the inbox byte for byte, then add the note (``REJECTED.txt``).
+def _remove(path: Path) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
-    A rename when inbox and target share a file system (atomic). Across file systems: copy to
-    ``<target>.partial``, rename that into place, then delete the inbox folder - a target path
-    never holds half a delivery, and if the delete fails the inbox folder is complete and is
-    handled as a replay next time.
+
+def _lock_down(target: Path) -> None:
+    """The restricted area's permissions on a moved delivery: folders 0700, files 0600 (links,
+    which chmod would follow, are left as they are)."""
+    st = os.lstat(target)
+    if stat.S_ISLNK(st.st_mode):
+        return
+    os.chmod(target, 0o700 if stat.S_ISDIR(st.st_mode) else 0o600)
+    if stat.S_ISDIR(st.st_mode):
+        for rel, est in checks.walk_entries(target):
+            if stat.S_ISDIR(est.st_mode):
+                os.chmod(target / rel, 0o700)
+            elif stat.S_ISREG(est.st_mode):
+                os.chmod(target / rel, 0o600)
+
+
+def _move(folder: Path, target: Path, note: str | None, now: datetime, restricted: bool = False) -> None:
+    """Move the delivery out of the inbox byte for byte, then add the note (``REJECTED.txt``).
+
+    A rename when inbox and target share a file system (atomic; a symbolic link moves as the
+    link). Across file systems: copy to ``<target>.partial`` (links copied as links), rename that
+    into place, then delete the inbox entry - a target path never holds half a delivery, and if
+    the delete fails the inbox folder is complete and is handled as a replay next time. A
+    delivery that is not a plain folder (a link, a plain file) gets its note next to it,
+    ``<target>.REJECTED.txt``. ``restricted``: the area is made 0700 and the moved delivery
+    0700/0600 by the platform itself, whatever the umask or the deployment.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    if restricted:
+        os.chmod(target.parent, 0o700)
     try:
         os.rename(folder, target)
     except OSError as e:
         if e.errno != errno.EXDEV:
             raise
         partial = target.with_name(target.name + ".partial")
-        if partial.exists():
-            shutil.rmtree(partial)
-        shutil.copytree(folder, partial, symlinks=True)
+        if os.path.lexists(partial):
+            _remove(partial)
+        if os.path.islink(folder):
+            os.symlink(os.readlink(folder), partial)
+        elif os.path.isdir(folder):
+            shutil.copytree(folder, partial, symlinks=True)
+        else:
+            shutil.copy2(folder, partial, follow_symlinks=False)
+        if restricted:
+            _lock_down(partial)
         os.rename(partial, target)
-        shutil.rmtree(folder)
+        _remove(folder)
+    if restricted:
+        _lock_down(target)
     if note is not None:
-        path = target / REJECTED_FILE
-        if path.exists():  # the sender's own file of that name stays as delivered
-            path = target / f"REJECTED__{_stamp(now)}.txt"
-        path.write_text(note + "\n", encoding="utf-8")
+        plain_folder = os.path.isdir(target) and not os.path.islink(target)
+        path = target / REJECTED_FILE if plain_folder else target.with_name(target.name + "." + REJECTED_FILE)
+        if os.path.lexists(path):  # the sender's own file of that name stays as delivered
+            path = path.with_name(f"REJECTED__{_stamp(now)}.txt" if plain_folder else f"{target.name}.REJECTED__{_stamp(now)}.txt")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600 if restricted else 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(note + "\n")
 
 
 def _rejection_note(delivery: str, reason: str, now: datetime, replay: bool = False) -> str:
@@ -103,45 +149,90 @@ def _rejection_note(delivery: str, reason: str, now: datetime, replay: bool = Fa
     )
 
 
-def ingest_delivery(folder: Path, settings: Settings | None = None) -> IngestResult:
-    """Check and load one delivery folder; see the module docstring."""
+def ingest_delivery(folder: Path, settings: Settings | None = None,
+                    scanned: tuple[int, int] | None = None) -> IngestResult:
+    """Check and load one delivery folder; see the module docstring.
+
+    The delivery is claimed first (``inbox.claim``). When another process has it, or it is gone
+    (handled meanwhile), or it is no longer the entry scanned (``scanned``: its (st_dev, st_ino)
+    when listed), the result is ``skipped`` and nothing is recorded or moved.
+    """
     s = settings or load()
     folder = Path(folder)
-    name = folder.name
-    parsed = parse_name(name)
+    name = identity.mask(folder.name)  # the name it is recorded under, quoted and stored as
+    parsed = delivery_like(folder.name)
     register, period, version = parsed if parsed else (None, None, None)
-    if not folder.is_dir():
-        return IngestResult(name, register, period, version, "rejected",
-                            f"not_found: delivery {name}: folder {folder} does not exist")
-    if parsed is not None and not (folder / MANIFEST).is_file():
-        # Still arriving: left alone, nothing recorded (docs/ingestion.md, inbox states).
-        return IngestResult(name, register, period, version, "rejected",
-                            f"manifest_missing: delivery {name}: no manifest.json yet (still arriving); left in the inbox")
-    conn = warehouse.connect(s)
-    try:
-        warehouse.ensure_schemas(conn)
-        result, target, note, now = _process(conn, folder, s, parsed)
-    finally:
-        conn.close()
-    _move(folder, target, note, now)
-    return result
+    skipped = IngestResult(name, register, period, version, "skipped",
+                           f"skipped: delivery {name}: handled by another process, or not in the inbox")
+    if not os.path.lexists(folder):
+        return skipped
+    with claim(folder.parent, folder.name) as mine:
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            return skipped
+        if not mine or (scanned is not None and (st.st_dev, st.st_ino) != scanned):
+            return skipped
+        if stat.S_ISDIR(st.st_mode):  # a folder's name must be exact; a file's or link's may carry a suffix
+            parsed = parse_name(folder.name)
+            register, period, version = parsed if parsed else (None, None, None)
+        if stat.S_ISDIR(st.st_mode) and parsed is not None and not os.path.lexists(folder / MANIFEST):
+            # Still arriving: left alone, nothing recorded (docs/ingestion.md, inbox states).
+            return IngestResult(name, register, period, version, "rejected",
+                                f"manifest_missing: delivery {name}: no manifest.json yet (still arriving); "
+                                "left in the inbox")
+        conn = warehouse.connect(s)
+        try:
+            warehouse.ensure_schemas(conn)
+            result, target, note, now = _process(conn, folder, name, st, s, parsed)
+        finally:
+            conn.close()
+        _move(folder, target, note, now, restricted=result.privacy_breach)
+        return result
 
 
 _PREVIOUS = ("status", "manifest_sha256", "reason", "rows_manifest", "rows_loaded", "rows_quarantined",
              "privacy_breach", "stored_at")
 
 
-def _process(conn, folder: Path, s: Settings, parsed: tuple[str, str, int] | None):
+def _before_reading(folder: Path, st: os.stat_result) -> DeliveryError | None:
+    """What refuses a delivery before any of it is read: an identity number in the folder's or a
+    file's name (privacy), and anything that is not a plain folder of plain files."""
+    if stat.S_ISLNK(st.st_mode):
+        entries, problem = [], DeliveryError(
+            "symlink", "the delivery is a symbolic link; it was not followed and is kept as the link")
+    elif stat.S_ISREG(st.st_mode):
+        entries, problem = [], DeliveryError(
+            "not_a_folder", "a plain file named like a delivery; a delivery is a folder "
+            "<register>_<YYYY-MM>_v<N> holding manifest.json and the data files")
+    elif not stat.S_ISDIR(st.st_mode):
+        entries, problem = [], DeliveryError("not_a_plain_file", "the delivery is not a folder (a device, pipe or socket)")
+    else:
+        entries = checks.walk_entries(folder)
+        problem = checks.not_plain(entries)
+    bad = checks.name_with_identity_number([folder.name] + [rel for rel, _ in entries])
+    if bad is not None:
+        what = "the delivery's own name" if bad == folder.name else "the name of a file or folder in it"
+        return DeliveryError("privacy_breach", f"{what} holds a valid national identity number. Nothing was "
+                             "loaded; the files were moved to the restricted area.", privacy=True)
+    return problem
+
+
+def _process(conn, folder: Path, name: str, st: os.stat_result, s: Settings, parsed: tuple[str, str, int] | None):
     """Everything of one delivery in the warehouse; returns (result, target folder, note, now).
 
-    ``parsed``: the folder name as ``parse_name`` gave it (None: not a delivery name).
+    ``name``: the masked folder name the delivery is recorded under; ``st``: its ``lstat``;
+    ``parsed``: the name as ``parse_name`` gave it (None: not a delivery name).
     """
-    name = folder.name
     now = _now()
     register, period, version = parsed if parsed else (None, None, None)
-    sha = manifest_sha256(folder)
     row = conn.execute(f"SELECT {', '.join(_PREVIOUS)} FROM audit.deliveries WHERE delivery = ?", [name]).fetchone()
     previous = dict(zip(_PREVIOUS, row)) if row else None
+    refused = _before_reading(folder, st)
+    if refused is not None:
+        return _reject(conn, folder, name, s, now, register, period, version, _with_sweep(folder, refused), None,
+                       record=previous is None or previous["status"] == "rejected")
+    sha = manifest_sha256(folder)
 
     # The same name and the same manifest as an accepted (or since superseded) delivery: a replay,
     # provided the files are still the ones the manifest describes.
@@ -153,14 +244,15 @@ def _process(conn, folder: Path, s: Settings, parsed: tuple[str, str, int] | Non
             if hit is not None:
                 raise _privacy_error(hit, "in a file that is not a listed data file")
         except DeliveryError as e:
-            return _reject(conn, folder, s, now, register, period, version, _with_sweep(folder, e), None,
+            return _reject(conn, folder, name, s, now, register, period, version, _with_sweep(folder, e), None,
                            record=False)
         conn.execute("BEGIN TRANSACTION")
         _log(conn, name, "replay", now, f"identical to the {previous['status']} delivery (manifest sha256 {sha})")
         conn.execute("COMMIT")
         stored = Path(previous["stored_at"]) if previous["stored_at"] else None
         # The first move never happened (it failed after the commit): the files go where the log says.
-        target = stored if stored is not None and not stored.exists() else s.archive / "_replays" / f"{name}__{_stamp(now)}"
+        target = (stored if stored is not None and not os.path.lexists(stored)
+                  else s.archive / "_replays" / f"{name}__{_stamp(now)}")
         result = IngestResult(name, register, period, version, "replay", None, previous["rows_manifest"],
                               previous["rows_loaded"] or 0, previous["rows_quarantined"] or 0, False)
         return result, target, None, now
@@ -199,8 +291,8 @@ def _process(conn, folder: Path, s: Settings, parsed: tuple[str, str, int] | Non
         e = _with_sweep(folder, e)
         if (previous is not None and previous["status"] == "rejected" and sha is not None
                 and previous["manifest_sha256"] == sha and previous["reason"] == e.reason(name)):
-            return _replay_rejection(conn, folder, s, now, register, period, version, previous, manifest)
-        return _reject(conn, folder, s, now, register, period, version, e, manifest,
+            return _replay_rejection(conn, folder, name, s, now, register, period, version, previous, manifest)
+        return _reject(conn, folder, name, s, now, register, period, version, e, manifest,
                        record=previous is None or previous["status"] == "rejected")
 
     # Accepted: one transaction for raw rows, quarantine, audit row, superseding, event.
@@ -243,8 +335,8 @@ def _process(conn, folder: Path, s: Settings, parsed: tuple[str, str, int] | Non
 
 def _privacy_error(hit: tuple[str, int], where: str) -> DeliveryError:
     file, line = hit
-    at = ("a value" if file == MANIFEST else f"row {line}" if file.lower().endswith(".parquet")
-          else f"line {line}")
+    at = ("a value" if file == MANIFEST else "a column name" if line == 0
+          else f"row {line}" if file.lower().endswith(".parquet") else f"line {line}")
     return DeliveryError(
         "privacy_breach",
         f"{at} holds a valid national identity number ({where}). Nothing was loaded; the files were "
@@ -260,11 +352,10 @@ def _with_sweep(folder: Path, e: DeliveryError) -> DeliveryError:
     return e if hit is None else _privacy_error(hit, f"found while refusing the delivery for {e.rule}")
 
 
-def _reject(conn, folder, s, now, register, period, version, e: DeliveryError, manifest: Manifest | None,
+def _reject(conn, folder, name, s, now, register, period, version, e: DeliveryError, manifest: Manifest | None,
             record: bool = True):
     """Record a refusal (one transaction) and say where the folder goes. ``record=False``: the
     name's audit row belongs to an accepted/superseded delivery and stays; only an event is added."""
-    name = folder.name
     reason = e.reason(name)
     base = s.restricted if e.privacy else s.rejected
     target = _free_target(base / name, now)
@@ -287,10 +378,10 @@ def _reject(conn, folder, s, now, register, period, version, e: DeliveryError, m
     return result, target, _rejection_note(name, reason, now), now
 
 
-def _replay_rejection(conn, folder, s, now, register, period, version, previous: dict, manifest: Manifest | None):
+def _replay_rejection(conn, folder, name, s, now, register, period, version, previous: dict,
+                      manifest: Manifest | None):
     """The same manifest was rejected before and the checks give the same reason again: nothing
     changes but an event; the folder joins the earlier one in the rejected (or restricted) area."""
-    name = folder.name
     reason = previous["reason"]
     privacy = bool(previous["privacy_breach"])
     conn.execute("BEGIN TRANSACTION")
@@ -299,18 +390,32 @@ def _replay_rejection(conn, folder, s, now, register, period, version, previous:
     conn.execute("COMMIT")
     stored = Path(previous["stored_at"]) if previous["stored_at"] else None
     base = s.restricted if privacy else s.rejected
-    target = stored if stored is not None and not stored.exists() else base / f"{name}__{_stamp(now)}"
+    target = stored if stored is not None and not os.path.lexists(stored) else base / f"{name}__{_stamp(now)}"
     result = IngestResult(name, register, period, version, "replay", f"replay of a rejected delivery: {reason}",
                           previous["rows_manifest"], 0, 0, privacy)
     return result, target, _rejection_note(name, reason, now, replay=True), now
 
 
 def ingest_inbox(settings: Settings | None = None) -> list[IngestResult]:
-    """Ingest every ready folder of the inbox in (register, period, version) order; folders whose
-    name is not a delivery name (but that have a manifest) are rejected too."""
+    """Ingest every ready delivery of the inbox in (register, period, version) order; folders whose
+    name is not a delivery name (but that have a manifest) are rejected too.
+
+    Deliveries another process has claimed or handled meanwhile are left out of the result; so
+    are the later versions of a register and period whose earlier one another process holds, so
+    versions are still loaded in order. ``WarehouseBusy`` propagates (the rest stays in the inbox).
+    """
     s = settings or load()
-    results = []
+    results, held = [], set()
     for f in scan_inbox(s.inbox):
-        if f.state in ("ready", "invalid_name"):
-            results.append(ingest_delivery(f.path, s))
+        if f.state not in ("ready", "invalid_name"):
+            continue
+        key = (f.register, f.period) if f.register else None
+        if key is not None and key in held:
+            continue
+        r = ingest_delivery(f.path, s, scanned=f.ident)
+        if r.status == "skipped":
+            if key is not None and os.path.lexists(f.path):  # still there: another process holds it
+                held.add(key)
+            continue
+        results.append(r)
     return results

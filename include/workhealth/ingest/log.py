@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workhealth.core import identity
 from workhealth.core import warehouse as _warehouse
 from workhealth.core.settings import load as load_settings
 from workhealth.ingest.inbox import scan_inbox
@@ -40,7 +41,7 @@ def list_deliveries(warehouse: Path, inbox: Path | None = None) -> list[dict]:
     if inbox is not None:
         for f in scan_inbox(Path(inbox)):
             if f.state == "waiting":
-                out.append(dict(delivery=f.name, register=f.register, period=f.period, version=f.version,
+                out.append(dict(delivery=identity.mask(f.name), register=f.register, period=f.period, version=f.version,
                                 status="waiting", reason="no manifest.json yet (still arriving)",
                                 rows_manifest=None, rows_loaded=None, rows_quarantined=None,
                                 received_at=None, processed_at=None, privacy_breach=False, superseded_by=None,

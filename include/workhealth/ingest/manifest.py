@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from workhealth.core.files import sha256_of
+from workhealth.core.identity import mask
 from workhealth.core.registers import (DATA_FILE_SUFFIXES, MANIFEST, PERIOD_PATTERN, REGISTERS, SCHEMA_VERSIONS,
                                       parse_name)
 
@@ -27,7 +28,8 @@ class DeliveryError(Exception):
         self.privacy = privacy
 
     def reason(self, delivery: str) -> str:
-        where = f"delivery {delivery}" + (f", file {self.file}" if self.file else "")
+        """``<rule>: delivery <name>[, file <path>]: <message>``; names masked (``identity.mask``)."""
+        where = f"delivery {mask(delivery)}" + (f", file {mask(self.file)}" if self.file else "")
         return f"{self.rule}: {where}: {self.message}"
 
 
@@ -53,9 +55,24 @@ class Manifest:
         return sum(f.rows for f in self.files)
 
 
+def open_plain(path: Path):
+    """A binary file object for a plain file, never through a symbolic link (O_NOFOLLOW)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a plain file, read in chunks, never through a symbolic link."""
+    digest = hashlib.sha256()
+    with open_plain(path) as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def manifest_sha256(folder: Path) -> str | None:
     try:
-        return hashlib.sha256((Path(folder) / MANIFEST).read_bytes()).hexdigest()
+        with open_plain(Path(folder) / MANIFEST) as f:
+            return hashlib.sha256(f.read()).hexdigest()
     except OSError:
         return None
 
@@ -77,15 +94,16 @@ def read_manifest(folder: Path, parsed: tuple[str, str, int] | None = None) -> M
     name = folder.name
     parsed = parsed or parse_name(name)
     if parsed is None:
-        raise DeliveryError("invalid_folder_name", f"folder name {name!r} is not <register>_<YYYY-MM>_v<N>")
+        raise DeliveryError("invalid_folder_name", f"folder name {mask(repr(name))} is not <register>_<YYYY-MM>_v<N>")
     path = folder / MANIFEST
     if not path.is_file():
         raise DeliveryError("manifest_missing", "manifest.json is missing (delivery still arriving)")
-    raw = path.read_bytes()
+    with open_plain(path) as f:
+        raw = f.read()
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise DeliveryError("manifest_unreadable", f"manifest.json is not valid UTF-8 JSON ({e})") from None
+        raise DeliveryError("manifest_unreadable", f"manifest.json is not valid UTF-8 JSON ({mask(e)})") from None
     if not isinstance(doc, dict):
         raise DeliveryError("manifest_invalid", "manifest.json is not a JSON object")
     problems = []
@@ -106,7 +124,8 @@ def read_manifest(folder: Path, parsed: tuple[str, str, int] | None = None) -> M
     try:
         datetime.fromisoformat(doc["produced_at"])
     except ValueError:
-        raise DeliveryError("manifest_invalid", f"produced_at {doc['produced_at']!r} is not an ISO 8601 timestamp") from None
+        raise DeliveryError("manifest_invalid", f"produced_at {mask(repr(doc['produced_at']))} is not an ISO 8601 "
+                            "timestamp") from None
     files = []
     for i, f in enumerate(doc["files"]):
         if not isinstance(f, dict):
@@ -116,7 +135,7 @@ def read_manifest(folder: Path, parsed: tuple[str, str, int] | None = None) -> M
             raise DeliveryError("manifest_invalid", f"files[{i}].path must be a non-empty string")
         pp = PurePosixPath(p)
         if pp.is_absolute() or ".." in pp.parts or "\\" in p or p == MANIFEST:
-            raise DeliveryError("manifest_invalid", f"files[{i}].path {p!r} must be a file inside the folder")
+            raise DeliveryError("manifest_invalid", f"files[{i}].path {mask(repr(p))} must be a file inside the folder")
         if not _is_int(rows) or rows < 0:
             raise DeliveryError("manifest_invalid", f"files[{i}].rows must be an integer >= 0", p)
         if not isinstance(sha, str) or not _SHA.match(sha.lower()):
@@ -126,7 +145,7 @@ def read_manifest(folder: Path, parsed: tuple[str, str, int] | None = None) -> M
         raise DeliveryError("manifest_invalid", "a file is listed twice")
     register, period, version = parsed
     mismatch = [
-        f"{k}: folder says {a!r}, manifest says {b!r}"
+        f"{k}: folder says {mask(repr(a))}, manifest says {mask(repr(b))}"
         for k, a, b in (("register", register, doc["register"]), ("period", period, doc["period"]),
                         ("version", version, doc["version"]))
         if a != b
@@ -134,12 +153,12 @@ def read_manifest(folder: Path, parsed: tuple[str, str, int] | None = None) -> M
     if mismatch:
         raise DeliveryError("manifest_mismatch", "folder name and manifest disagree: " + "; ".join(mismatch))
     if register not in REGISTERS:
-        raise DeliveryError("unknown_register", f"register {register!r} is not one of {', '.join(REGISTERS)}")
+        raise DeliveryError("unknown_register", f"register {mask(repr(register))} is not one of {', '.join(REGISTERS)}")
     if doc["schema_version"] not in SCHEMA_VERSIONS:
         raise DeliveryError("unsupported_schema_version",
-                            f"schema_version {doc['schema_version']} is not supported ({sorted(SCHEMA_VERSIONS)})")
+                            f"schema_version {mask(doc['schema_version'])} is not supported ({sorted(SCHEMA_VERSIONS)})")
     if not PERIOD_PATTERN.match(period):
-        raise DeliveryError("invalid_period", f"period {period!r} is not a calendar month YYYY-MM")
+        raise DeliveryError("invalid_period", f"period {mask(repr(period))} is not a calendar month YYYY-MM")
     return Manifest(register, period, version, doc["schema_version"], doc["produced_at"], tuple(files),
                     hashlib.sha256(raw).hexdigest())
 
