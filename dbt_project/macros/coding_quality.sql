@@ -14,6 +14,9 @@
         ('n_end_before_start', 'is_end_before_start'),
         ('n_work_unit_episodes', 'is_at_work_unit'),
         ('n_work_unit_not_work_related', 'is_work_unit_not_work_related'),
+        ('n_unknown_health_trust', 'is_health_trust_unknown'),
+        ('n_unknown_care_level', 'is_care_level_unknown'),
+        ('n_unknown_unit', 'is_unit_unknown'),
     ]) }}
 {%- endmacro %}
 

@@ -47,7 +47,10 @@
     the grouped dimension columns, course_grouping() the matching group-by. -#}
 {% macro publication_course_categories() -%}
     rhf,
-    health_trust,
+    -- a trust outside the health_trusts code list (rhf UNKNOWN in fct_treatment_courses)
+    -- publishes as the trust UNKNOWN under the RHF UNKNOWN, never under its delivered code
+    -- (workhealth.publish.indicators.geo_parents maps it the same way)
+    case when rhf = 'UNKNOWN' then 'UNKNOWN' else health_trust end as health_trust,
     coalesce(cast(care_level as varchar), 'UNKNOWN') as care_level,
     diagnosis_group,
     era

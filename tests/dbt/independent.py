@@ -143,6 +143,19 @@ def load(archive: Path) -> dict:
     }
 
 
+# --------------------------------------------------------------------------- geography of residence
+def person_geography(data: dict) -> dict[str, tuple[str, str]]:
+    """person_id -> (county, rhf_of_residence): the first two digits of a 4-digit municipality
+    when they are a county of the code list; otherwise UNKNOWN for both, never a made-up county."""
+    rhf_of = {r["county"]: r["rhf"] for r in seed("counties")}
+    out = {}
+    for pid, p in data["persons"].items():
+        muni = p["municipality"] or ""
+        county = muni[:2] if len(muni) == 4 and muni.isascii() and muni.isdigit() and muni[:2] in rhf_of else "UNKNOWN"
+        out[pid] = (county, rhf_of.get(county, "UNKNOWN"))
+    return out
+
+
 # --------------------------------------------------------------------------- horizon
 def horizon(periods: dict[str, set[str]]) -> tuple[date, date | None]:
     """(first_month, horizon_month); horizon None when the first month lacks a register."""
@@ -239,6 +252,8 @@ def treatment_courses(data: dict, first: date, last: date, states: dict, cases: 
     work_codes = {r["code"] for r in seed("work_related_procedures")}
     rhf_of = {r["health_trust"]: r["rhf"] for r in seed("health_trusts")}
     categories = {r["category"] for r in seed("icd10_categories")}
+    # the most intensive care level: lowest intensity_rank of the code list; unlisted codes ignored
+    intensity = {int(r["care_level"]): int(r["intensity_rank"]) for r in seed("care_levels")}
     cutoff = month_last_day(last)
 
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -272,10 +287,12 @@ def treatment_courses(data: dict, first: date, last: date, states: dict, cases: 
             covering = [c for c in cases_of.get(pid, ()) if c["case_start"] <= start <= c["case_end"]]
             assert len(covering) <= 1, f"overlapping sick-leave cases of {pid}"
             case = covering[0] if covering else None
+            listed = sorted((intensity[int(e["care_level"])], int(e["care_level"])) for e in chain
+                            if int(e["care_level"]) in intensity)
             row = {
                 "course_id": head["episode_id"], "person_id": pid, "health_trust": trust,
-                "rhf": rhf_of.get(trust), "course_start": start, "course_end": end,
-                "n_episodes": len(chain), "care_level": min(int(e["care_level"]) for e in chain),
+                "rhf": rhf_of.get(trust, "UNKNOWN"), "course_start": start, "course_end": end,
+                "n_episodes": len(chain), "care_level": listed[0][1] if listed else None,
                 "main_diagnosis": head["main_diagnosis"],
                 "diagnosis_group": diagnosis_group(head["main_diagnosis"], categories),
                 "era": "RASKERE_TILBAKE" if start < ERA_SWITCH else "HELSE_OG_ARBEID",

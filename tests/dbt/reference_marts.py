@@ -191,6 +191,8 @@ def courses(data: dict, last: date, pm: dict, cases: list[dict]) -> list[dict]:
     categories = {r["category"] for r in _seed("icd10_categories")}
     units = _seed("work_units")
     rhf = {r["health_trust"]: r["rhf"] for r in _seed("health_trusts")}
+    # care level: the listed code of the lowest intensity_rank; unlisted codes are ignored
+    rank = {int(r["care_level"]): int(r["intensity_rank"]) for r in _seed("care_levels")}
     cases_of = defaultdict(list)
     for c in cases:
         cases_of[c["person_id"]].append(c)
@@ -208,10 +210,12 @@ def courses(data: dict, last: date, pm: dict, cases: list[dict]) -> list[dict]:
             ref = first["referral_date"]
             covering = [c for c in cases_of[pid] if c["case_start"] <= start <= c["case_end"]]
             assert len(covering) <= 1
+            listed = [e["care_level"] for e in g if e["care_level"] in rank]
             row = {
-                "course_id": first["episode_id"], "person_id": pid, "health_trust": trust, "rhf": rhf.get(trust),
-                "course_start": start, "course_end": end, "n_episodes": len(g),
-                "care_level": min(e["care_level"] for e in g), "main_diagnosis": first["main_diagnosis"],
+                "course_id": first["episode_id"], "person_id": pid, "health_trust": trust,
+                "rhf": rhf.get(trust, "UNKNOWN"), "course_start": start, "course_end": end, "n_episodes": len(g),
+                "care_level": min(listed, key=rank.__getitem__) if listed else None,
+                "main_diagnosis": first["main_diagnosis"],
                 "diagnosis_group": first["group"],
                 "era": "RASKERE_TILBAKE" if start < ERA_CHANGE_DATE else "HELSE_OG_ARBEID",
                 "referral_date": ref,
@@ -243,6 +247,8 @@ def coding_quality(data: dict) -> list[dict]:
     procedures = {r["code"] for r in _seed("work_related_procedures")}
     categories = {r["category"] for r in _seed("icd10_categories")}
     units = _seed("work_units")
+    trusts = {r["health_trust"] for r in _seed("health_trusts")}
+    care_levels = {int(r["care_level"]) for r in _seed("care_levels")}
     cells = defaultdict(lambda: defaultdict(int))
     for e in data["episodes"]:
         cls = classify(e, procedures, categories, units)
@@ -255,12 +261,18 @@ def coding_quality(data: dict) -> list[dict]:
         n["n_end_before_start"] += e["end_date"] < e["start_date"]
         n["n_work_unit_episodes"] += cls["at_unit"]
         n["n_work_unit_not_work_related"] += cls["at_unit"] and not cls["work_related"]
+        n["n_unknown_health_trust"] += e["health_trust"] not in trusts
+        n["n_unknown_care_level"] += e["care_level"] not in care_levels
+        n["n_unknown_unit"] += not (e["unit_id"] or "").startswith(e["health_trust"] + "-")
     rates = {"work_related": ("n_work_related", "n_episodes"),
              "invalid_main_diagnosis": ("n_invalid_main_diagnosis", "n_episodes"),
              "missing_referral": ("n_missing_referral", "n_episodes"),
              "referral_after_start": ("n_referral_after_start", "n_episodes"),
              "end_before_start": ("n_end_before_start", "n_episodes"),
-             "work_unit_not_work_related": ("n_work_unit_not_work_related", "n_work_unit_episodes")}
+             "work_unit_not_work_related": ("n_work_unit_not_work_related", "n_work_unit_episodes"),
+             "unknown_health_trust": ("n_unknown_health_trust", "n_episodes"),
+             "unknown_care_level": ("n_unknown_care_level", "n_episodes"),
+             "unknown_unit": ("n_unknown_unit", "n_episodes")}
 
     def rate(n, name):
         num, den = rates[name]
@@ -268,17 +280,34 @@ def coding_quality(data: dict) -> list[dict]:
 
     out = []
     for (trust, m), n in cells.items():
-        row = {"health_trust": trust, "month": m, **{k: n[k] for k in (
-            "n_episodes", "n_work_related", "n_invalid_main_diagnosis", "n_missing_referral",
-            "n_referral_after_start", "n_end_before_start", "n_work_unit_episodes",
-            "n_work_unit_not_work_related")}}
+        counts = ("n_episodes", "n_work_related", "n_invalid_main_diagnosis", "n_missing_referral",
+                  "n_referral_after_start", "n_end_before_start", "n_work_unit_episodes",
+                  "n_work_unit_not_work_related", "n_unknown_health_trust", "n_unknown_care_level", "n_unknown_unit")
+        row = {"health_trust": trust, "month": m, **{k: n[k] for k in counts}}
+        # the definitions' names (section 5): each count without n_
+        row.update({k[2:]: n[k] for k in counts if k not in ("n_episodes", "n_work_related")})
         prev = cells.get((trust, add_months(m, -1)))
         for name in rates:
             row[f"{name}_rate"] = rate(n, name)
             before = rate(prev, name) if prev else None
             row[f"{name}_rate_change"] = (None if before is None or row[f"{name}_rate"] is None
                                           else row[f"{name}_rate"] - before)
+        row["work_unit_gap_rate"] = row["work_unit_not_work_related_rate"]
+        row["work_unit_gap_rate_change"] = row["work_unit_not_work_related_rate_change"]
         out.append(row)
+    return out
+
+
+def persons(data: dict) -> list[dict]:
+    """dim_person's geography: county = the first two digits of a 4-digit municipality when they
+    are a listed county, else UNKNOWN (and so its RHF)."""
+    rhf_of = {r["county"]: r["rhf"] for r in _seed("counties")}
+    out = []
+    for p in data["persons"]:
+        muni = p["municipality"] or ""
+        county = muni[:2] if re.fullmatch(r"[0-9]{4}", muni) and muni[:2] in rhf_of else "UNKNOWN"
+        out.append({"person_id": p["person_id"], "municipality": p["municipality"], "county": county,
+                    "rhf_of_residence": rhf_of.get(county, "UNKNOWN")})
     return out
 
 
@@ -290,6 +319,7 @@ def compute(con) -> dict:
     course_rows = courses(data, last, pm, cases) if last else []
     return {
         "horizon": (first, last),
+        "dim_person": persons(data),
         "fct_person_month": [{"person_id": p, "month": m, "state": s} for (p, m), s in pm.items()],
         "fct_sick_leave_cases": cases,
         "fct_treatment_courses": course_rows,
@@ -299,6 +329,7 @@ def compute(con) -> dict:
 
 
 KEYS = {
+    "dim_person": ("person_id",),
     "fct_person_month": ("person_id", "month"),
     "fct_sick_leave_cases": ("case_id",),
     "fct_treatment_courses": ("course_id",),

@@ -70,6 +70,8 @@ def built(tmp_path_factory):
                                  for r in rows("select person_id, month, state from marts.fct_person_month")},
                 "courses": rows(f"select {', '.join(COURSE_COLUMNS)} from marts.fct_treatment_courses"),
                 "cases": rows(f"select {', '.join(CASE_COLUMNS)} from marts.fct_sick_leave_cases"),
+                "geography": {r["person_id"]: (r["county"], r["rhf_of_residence"])
+                              for r in rows("select person_id, county, rhf_of_residence from marts.dim_person")},
             }
         finally:
             con.close()
@@ -172,3 +174,11 @@ def test_treatment_courses(built, expected):
     assert any(c["on_sick_leave_at_start"] for c in want)
     diffs = _diff_rows("fct_treatment_courses", "course_id", marts["courses"], want, COURSE_COLUMNS)
     assert not diffs, _message(diffs)
+
+
+# --------------------------------------------------------------------------- geography of residence
+def test_person_geography(built, expected):
+    """dim_person's county and RHF of residence, recomputed from the archived population snapshots."""
+    _, marts, _ = built
+    want = ind.person_geography(expected["data"])
+    assert len(want) > 2000 and marts["geography"] == want

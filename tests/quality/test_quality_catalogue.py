@@ -56,11 +56,22 @@ def test_every_check_has_a_severity_and_the_required_criticals_exist():
     assert checks["trust_work_unit_coding_gap"].severity == "warning"
 
 
+def test_the_warehouse_wide_checks_are_the_mart_keys_and_the_person_month_states():
+    """A critical finding of these withholds the whole release; of any other, the year of its period."""
+    scopes = {c.name: c.scope for s in catalogue.load().suites for c in s.checks}
+    assert set(scopes.values()) == {"period", "warehouse"}
+    assert {name for name, scope in scopes.items() if scope == "warehouse"} == {
+        "person_month_key_unique", "treatment_course_key_unique", "course_trajectory_key_unique",
+        "sick_leave_case_key_unique", "person_key_unique", "coding_quality_key_unique",
+        "one_state_per_person_month", "states_in_their_set"}
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda t, s: (t, s.replace("{threshold: public_marts.max_duplicate_keys}", "0", 1)), "must live in|is the number"),
     (lambda t, s: (t + "\nextra:\n  unused_limit: 3\n", s), "not used by any suite"),
     (lambda t, s: (t, s.replace("public_marts.max_duplicate_keys", "public_marts.no_such_limit", 1)), "unknown threshold"),
     (lambda t, s: (t, s.replace("severity: critical", "severity: blocker", 1)), "severity must be"),
+    (lambda t, s: (t, s.replace("scope: warehouse", "scope: everything", 1)), "scope must be"),
 ])
 def test_a_broken_catalogue_is_refused_with_a_clear_message(tmp_path, edit, message):
     shutil.copytree(DIR, tmp_path / "expectations")
@@ -91,7 +102,7 @@ def test_the_coding_rates_the_catalogue_checks_come_from_the_one_rate_list():
     from workhealth.core.definitions import CODING_QUALITY_FRAME_RATES, CODING_QUALITY_RATES
     from workhealth.quality import frames
 
-    assert len(CODING_QUALITY_RATES) == len(CODING_QUALITY_FRAME_RATES) == 6
+    assert len(CODING_QUALITY_RATES) == len(CODING_QUALITY_FRAME_RATES) == 9
     assert set(frames.WILSON_RATES) <= set(CODING_QUALITY_FRAME_RATES)
     known = (set(CODING_QUALITY_FRAME_RATES) | {f"{r}_lower" for r in frames.WILSON_RATES}
              | {"invalid_main_diagnosis_rate_abs_change"})

@@ -5,7 +5,7 @@
 -- defined once, in workhealth.core.registers, which ingestion checks row by row; the dbt run
 -- (workhealth.transform) hands it over as var('raw_register_contract'), and the quality
 -- gate's sample rows use the same conditions.
--- depends_on: {{ ref('health_trusts') }}
+-- depends_on: {{ ref('counties') }}
 {%- set contract = var('raw_register_contract', none) %}
 {%- if contract is none %}
     {{ exceptions.raise_compiler_error(
@@ -64,6 +64,15 @@ delivery_log as (
 {%- else %}
 {%- set n_unknown_units = 'null' %}
 {%- endif %}
+{#- population: municipalities that are not 4 digits or whose county is not in the counties
+    code list (a coding defect, loaded; dim_person shows county and RHF UNKNOWN) #}
+{%- if register == 'population' %}
+{%- set n_unknown_municipalities = "count(*) filter (where municipality is null"
+    ~ " or not regexp_full_match(municipality, '[0-9]{4}')"
+    ~ " or left(municipality, 2) not in (select county from " ~ ref('counties') ~ "))" %}
+{%- else %}
+{%- set n_unknown_municipalities = 'null' %}
+{%- endif %}
 
 {{ register }}__rows as not materialized (
     select * from {{ source('raw', register) }}
@@ -83,7 +92,11 @@ delivery_log as (
         cast(
             {{ n_unknown_units }}
             / count(*) as double
-        ) as unknown_unit_rate
+        ) as unknown_unit_rate,
+        cast(
+            {{ n_unknown_municipalities }}
+            / count(*) as double
+        ) as unknown_municipality_rate
     from {{ register }}__rows
     group by _period
 ),
@@ -120,7 +133,8 @@ delivery_log as (
         counts.n_key_null + coalesce(across_periods.n, 0) as n_keys_null_or_across_periods,
         counts.n_outside_value_set,
         counts.n_date_order_violations,
-        counts.unknown_unit_rate
+        counts.unknown_unit_rate,
+        counts.unknown_municipality_rate
     from {{ register }}__counts as counts
     left join {{ register }}__across_periods as across_periods on counts.period = across_periods.period
     left join delivery_log on delivery_log.register = '{{ register }}' and counts.period = delivery_log.period
@@ -155,6 +169,7 @@ unioned as (
         logged.n_outside_value_set,
         logged.n_date_order_violations,
         logged.unknown_unit_rate,
+        logged.unknown_municipality_rate,
         logged.n_keys_null_or_across_periods + coalesce(repeated_within.n, 0) as n_invalid_keys
     from {{ register }}__logged as logged
     left join {{ register }}__repeated_within as repeated_within on logged.period = repeated_within.period
@@ -192,6 +207,7 @@ final as (
         n_outside_value_set,
         n_date_order_violations,
         unknown_unit_rate,
+        unknown_municipality_rate,
         n_rows / median(counted_rows) over (
             partition by register order by period
             rows between {{ volume_base_periods }} preceding and 1 preceding

@@ -73,7 +73,8 @@ REGISTERS: dict[str, Register] = {
                 Column("person_id", STRING),
                 Column("health_trust", STRING),
                 Column("unit_id", STRING),
-                Column("care_level", INTEGER, domain=frozenset({1, 2, 3})),
+                # a code outside codelists/care_levels is a coding defect, loaded and measured
+                Column("care_level", INTEGER),
                 Column("referral_date", DATE, required=False),
                 Column("start_date", DATE),
                 Column("end_date", DATE),

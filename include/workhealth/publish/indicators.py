@@ -38,6 +38,9 @@ class Measure:
     #: The count measure whose suppression this one follows (ratios: their unit count).
     follows: str | None = None
     decimals: int | None = None
+    #: A median whose unit count is the numerator of this ratio (its flag ``no_units`` tells
+    #: that numerator is 0, which disclosure control must then treat as known).
+    units_are_numerator_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ COURSES = TableSpec(
         # always give it away (most patients have one course).
         Measure("n_patients", "count", follows="n_courses"),
         Measure("share_on_sick_leave_at_start", "ratio", follows="n_courses", decimals=4),
-        Measure("median_sick_leave_days_at_start", "median", decimals=1),
+        # Its units are the courses on sick leave at start: the share's numerator.
+        Measure("median_sick_leave_days_at_start", "median", decimals=1,
+                units_are_numerator_of="share_on_sick_leave_at_start"),
         Measure("median_waiting_days", "median", decimals=1),
     ),
     categories=("care_level", "diagnosis_group", "era"),
@@ -129,8 +134,13 @@ def compute(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
 
 
 def geo_parents(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple[str, str]]:
-    """(geo_level, geo_code) -> its parent: a trust's RHF, an RHF's country (the geo margins)."""
-    rows = con.execute("select distinct health_trust, rhf from marts.fct_treatment_courses").fetchall()
+    """(geo_level, geo_code) -> its parent: a trust's RHF, an RHF's country (the geo margins).
+
+    A trust outside the code list (rhf UNKNOWN in the mart) is published as the trust UNKNOWN
+    (dbt macro publication_course_categories), whose parent is the RHF UNKNOWN, whose parent
+    is the country: so the margins of disclosure control still add up."""
+    rows = con.execute("select distinct case when rhf = 'UNKNOWN' then 'UNKNOWN' else health_trust end, rhf "
+                       "from marts.fct_treatment_courses").fetchall()
     parents = {("health_trust", trust): ("rhf", rhf) for trust, rhf in rows}
     parents.update({("rhf", rhf): ("country", "NO") for _, rhf in rows})
     return parents

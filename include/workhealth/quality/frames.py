@@ -79,7 +79,7 @@ def _month_range(period_column: str) -> str:
 
 
 def _episodes(flag: str) -> str:
-    return f"""SELECT episode_id, person_id, health_trust, unit_id, start_date, end_date, referral_date,
+    return f"""SELECT episode_id, person_id, health_trust, unit_id, care_level, start_date, end_date, referral_date,
                       main_diagnosis
                FROM intermediate.int_episodes_coding_flagged
                WHERE {_month_range('end_date')} AND {flag} {{trust}}
@@ -109,6 +109,10 @@ def _raw_sample(kind: str, register: str) -> str | None:
     if kind == "unknown_units":
         return _raw(register, "unit_id IS NULL OR NOT starts_with(unit_id, health_trust || '-')",
                     "episode_id, person_id, health_trust, unit_id")
+    if kind == "unknown_municipalities":  # the condition of quality.raw_register_periods
+        return _raw(register, "municipality IS NULL OR NOT regexp_full_match(municipality, '[0-9]{4}') OR "
+                              "left(municipality, 2) NOT IN (SELECT county FROM codelists.counties)",
+                    "_delivery AS delivery, _row AS row, person_id, municipality")
     return None
 
 
@@ -119,6 +123,9 @@ EPISODE_SAMPLES = {
     "referral_after_start": "is_referral_after_start",
     "end_before_start": "is_end_before_start",
     "work_unit_gap": "is_work_unit_not_work_related",
+    "unknown_health_trust": "is_health_trust_unknown",
+    "unknown_care_level": "is_care_level_unknown",
+    "unknown_unit": "is_unit_unknown",
 }
 
 MART_SAMPLES = {

@@ -42,6 +42,7 @@ identified as (
         rhf,
         unit_id,
         care_level,
+        care_level_intensity_rank,
         referral_date,
         start_date,
         end_date,

@@ -29,8 +29,12 @@ courses as (
         min(start_date) as course_start,
         max(end_date) as course_end,
         count(*) as n_episodes,
-        -- the most intensive care level: 1 døgn > 2 dag > 3 poliklinisk, i.e. the lowest code
-        min(care_level) as care_level
+        -- the most intensive care level: the lowest intensity_rank of the care_levels code list
+        -- (1 døgn > 2 dag > 3 poliklinisk); codes not in the list are ignored, so a course
+        -- with none listed has no care level
+        arg_min(care_level, care_level_intensity_rank) filter (
+            where care_level_intensity_rank is not null
+        ) as care_level
     from episodes
     group by course_id, person_id, health_trust
 ),
