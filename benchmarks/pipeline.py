@@ -49,7 +49,7 @@ def _downstream(s, stages: dict[str, float]) -> tuple:
         stages["validate"] = time.perf_counter() - t
         if quality.publishable:
             t = time.perf_counter()
-            release = publish(s, quality.to_dict())
+            release = publish(s, quality.to_dict(), dictionary=transform.data_dictionary)
             stages["publish"] = time.perf_counter() - t
     return results, build, quality, release
 

@@ -13,21 +13,29 @@ Triage notes:
   then clear the task.
 - Failed *after retries*: dbt could not run (warehouse locked by another process, out of memory
   or disk). Fix the cause and clear the task; the build is idempotent.
-- ``validate`` failed *without retries* with ``publication withheld``: a critical quality check
-  failed; the message names the expectation, the period and the observed value, and
+- ``validate`` failed *without retries* with ``publication withheld``: a warehouse-wide critical
+  check failed (a mart key not unique, a person-month without exactly one state); the message
+  names the expectation, the period and the observed value, and
   ``<WORKHEALTH_OUT>/quality/index.html`` shows sample rows. Nothing is published (the newest
   release stays ``latest``). Ask the register for a corrected delivery, or (if the threshold is
   wrong) change ``expectations/thresholds.yml`` through review; then clear the task.
+- ``withheld_years`` failed *without retries*: the release was published (``publish`` green,
+  asset event sent), but a critical finding of a period withheld its year: that year's rows are
+  published empty with flag ``withheld``. The message names each year with the check, period,
+  observed value and threshold. Ask the register for a corrected delivery of that period (the
+  next run publishes the year); nothing to clear. Months after the data horizon never withhold.
 - ``publish`` *skipped*: nothing changed since the latest release (same deliveries, definitions
   and code lists): no new release, no asset event; normal. ``publish`` *failed*: the message
   names the cause (disk, a release folder that already exists); no half release is left
   (releases are renamed into place whole), ``latest`` still points to the previous one. Fix and
-  clear the task. Releases: ``<WORKHEALTH_OUT>/releases/``, report ``<WORKHEALTH_OUT>/report/``.
+  clear the task. Releases: ``<WORKHEALTH_OUT>/releases/`` (public), their marts and data
+  dictionary ``<WORKHEALTH_OUT>/internal/`` (owner and group only), report
+  ``<WORKHEALTH_OUT>/report/``.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.sdk import TriggerRule, dag, task
 
 from workhealth_airflow import publish as publishing
 from workhealth_airflow import quality, transform
@@ -61,14 +69,21 @@ def build_marts():
     def validate() -> dict:
         return quality.validate()
 
-    # Runs only after validate succeeded, i.e. the quality gate passed (its result is the input).
+    # Runs only after validate succeeded, i.e. no warehouse-wide critical finding (its result is
+    # the input: the years it withholds are published empty, flag withheld).
     @task(pool=WAREHOUSE_POOL, outlets=[RELEASE_ASSET])
     def publish(quality_result: dict, **context) -> dict:
         return publishing.publish(quality_result, context)
 
+    # Red while the release has withheld years (after publish, also when it was skipped as unchanged);
+    # AirflowFailException: no retries.
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def withheld_years(quality_result: dict) -> None:
+        quality.check_withheld(quality_result)
+
     checked = validate()
     dbt_build() >> checked
-    publish(checked)
+    publish(checked) >> withheld_years(checked)
 
 
 build_marts()

@@ -67,9 +67,11 @@ def run(inbox, warehouse, out, as_json) -> None:
 
     Exit codes: 0 everything accepted and built; 3 at least one delivery was rejected (the
     others were processed and built); 4 the dbt build failed (a model or test; named on the
-    output); 5 publication withheld by a critical quality finding (expectation, period and
-    value named on the output); 6 the warehouse is held by another process (nothing changed: try
-    again); 1 an unexpected error; 2 wrong usage.
+    output); 5 publication withheld by a warehouse-wide critical quality finding (expectation,
+    period and value named on the output); 7 published, but the years of critical period
+    findings are withheld (their rows published empty, flag withheld; years and findings named
+    on the output); 6 the warehouse is held by another process (nothing changed: try again); 1
+    an unexpected error; 2 wrong usage.
     """
     from workhealth import pipeline
 
@@ -85,12 +87,15 @@ def run(inbox, warehouse, out, as_json) -> None:
         click.echo(report.build["summary"])
         if report.quality is not None:
             click.echo(report.quality["summary"])
-            if not report.quality["publishable"]:
+            if report.quality["withheld_reason"]:
                 click.echo(report.quality["withheld_reason"])
         if report.publish is not None:
             p = report.publish
             state = "new release" if p["created"] else "no change since release"
             click.echo(f"{state} {p['release_id']}: {p['path']}")
+            if report.quality["withheld"]:
+                click.echo(f"withheld in this release (empty, flag withheld): year(s) "
+                           f"{', '.join(report.quality['withheld'])}")
             click.echo(f"report: {p['report_path']}")
         click.echo(f"warehouse: {s.warehouse} (marts in schema marts)")
     sys.exit(report.exit_code)

@@ -3,7 +3,8 @@
 ``workhealth run`` calls :func:`run`; the Airflow DAGs call the same stage functions one task
 at a time. Stages so far: ingestion, the dbt build of the marts, then validation (the quality
 gate, which runs only after a successful build), then publishing (a new indicator release and
-the report, only when the gate passed; workhealth.publish).
+the report, unless a warehouse-wide critical finding withholds the whole release; the years
+of critical period findings are published withheld; workhealth.publish).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ EXIT_DELIVERY_REJECTED = 3
 EXIT_BUILD_FAILED = 4
 EXIT_PUBLICATION_WITHHELD = 5
 # 6, the warehouse held by another process, is every command's: workhealth.core.errors.
+#: Published, but with years withheld by critical period findings (someone must act, as for 3).
+EXIT_YEARS_WITHHELD = 7
 
 
 @dataclass
@@ -27,9 +30,10 @@ class RunReport:
     #: ``None`` when the build did not run; else ``{"ok", "nodes", "failed": [..], "summary"}``.
     build: dict | None = None
     #: ``None`` when validation did not run (no successful build); else ``QualityResult.to_dict()``
-    #: plus ``"withheld_reason"`` (empty when publishable).
+    #: (``publishable``, ``withheld`` years, findings, ...) plus ``"summary"`` and
+    #: ``"withheld_reason"`` (empty without a critical finding).
     quality: dict | None = None
-    #: ``None`` when publishing did not run (no build, or withheld by the quality gate); else
+    #: ``None`` when publishing did not run (no build, or the whole release withheld); else
     #: ``PublishResult.to_dict()`` (release_id, created, path, report_path, fingerprint, horizon).
     publish: dict | None = None
 
@@ -43,6 +47,8 @@ class RunReport:
             return EXIT_BUILD_FAILED
         if self.quality is not None and not self.quality["publishable"]:
             return EXIT_PUBLICATION_WITHHELD
+        if self.quality is not None and self.quality.get("withheld"):
+            return EXIT_YEARS_WITHHELD
         return EXIT_DELIVERY_REJECTED if self.rejected else EXIT_OK
 
 
@@ -70,10 +76,12 @@ def validate_stage(s: Settings) -> dict:
 
 
 def publish_stage(s: Settings, quality: dict) -> dict:
-    """A new release under OUT/releases/ when the inputs changed, and the report OUT/report/."""
+    """A new release (public part OUT/releases/, internal part OUT/internal/) when the inputs
+    changed, and the report OUT/report/."""
     from workhealth.publish import publish
+    from workhealth.transform import data_dictionary
 
-    return publish(s, quality).to_dict()
+    return publish(s, quality, dictionary=data_dictionary).to_dict()
 
 
 def run(s: Settings) -> RunReport:
@@ -82,6 +90,8 @@ def run(s: Settings) -> RunReport:
     report.build = build_stage(s)
     if report.build["ok"]:  # validating stale or half-built marts would judge the wrong data
         report.quality = validate_stage(s)
-        if report.quality["publishable"]:  # the gate: nothing is published past a critical finding
+        # The gate: nothing is published past a warehouse-wide critical finding; the years of
+        # critical period findings are published withheld (report.quality["withheld"]).
+        if report.quality["publishable"]:
             report.publish = publish_stage(s, report.quality)
     return report

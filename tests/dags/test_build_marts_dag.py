@@ -40,7 +40,8 @@ def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
     assert n_rows == n_persons * n_months, "one state per person and month"
     # The gate passed, so publish ran after validate and wrote a release (the release asset).
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"dbt_build": "success", "validate": "success", "publish": "success"}
+    assert states == {"dbt_build": "success", "validate": "success", "publish": "success",
+                      "withheld_years": "success"}
     latest = workhealth_env.out / "releases" / "latest"
     assert (latest / "courses.csv").is_file() and (workhealth_env.out / "report" / "index.html").is_file()
     from airflow.models.asset import AssetEvent
@@ -88,10 +89,13 @@ def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhe
     assert "FAIL test.workhealth.assert_no_treatment_courses" in log.out + log.err, "the task log names the test"
 
 
-def test_a_critical_quality_finding_fails_validate_and_names_expectation_period_value(
+def test_a_critical_finding_of_a_month_publishes_with_its_year_withheld_and_fails_the_run(
         airflow_db, workhealth_env, capsys):
-    """A month where 30 % of main diagnoses are invalid (generator defect ``diagnosis_outage``):
-    dbt builds, then ``validate`` fails with the expectation, the period and the observed value."""
+    """A month where 30 % of main diagnoses are invalid (generator defect ``diagnosis_outage``,
+    2017-12): dbt builds, ``validate`` lets the release through, ``publish`` writes it with 2017
+    withheld, and ``withheld_years`` fails, naming the year, expectation, period and value."""
+    import json
+
     from airflow.dag_processing.dagbag import DagBag
 
     from workhealth.ingest.load import ingest_inbox
@@ -104,11 +108,12 @@ def test_a_critical_quality_finding_fails_validate_and_names_expectation_period_
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["dbt_build"] == "success" and states["validate"] == "failed"
-    assert states["publish"] == "upstream_failed", "nothing is published past a critical finding"
-    assert not (workhealth_env.out / "releases" / "latest").exists()
+    assert states == {"dbt_build": "success", "validate": "success", "publish": "success",
+                      "withheld_years": "failed"}
+    meta = json.loads((workhealth_env.out / "releases" / "latest" / "metadata.json").read_text())
+    assert list(meta["withheld"]) == ["2017"]
     log = capsys.readouterr()
     text = log.out + log.err
-    assert "AirflowFailException: publication withheld" in text
-    line = next(x for x in text.splitlines() if "CRITICAL" in x and "national_invalid_main_diagnosis_share" in x)
-    assert "2017-12" in line and "invalid_main_diagnosis_rate = 0." in line and "at most 0.2" in line
+    assert "AirflowFailException: year(s) withheld in the release: 2017" in text
+    line = next(x for x in text.splitlines() if "2017:" in x and "national_invalid_main_diagnosis_share" in x)
+    assert "2017-12" in line and "observed 0." in line and "at most 0.2" in line

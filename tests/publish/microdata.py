@@ -150,13 +150,36 @@ def margin_groups(df: pd.DataFrame, table: str) -> list[list[int]]:
     return list(groups.values())
 
 
+#: A median whose unit count is a ratio's numerator: its flag no_units tells the reader that
+#: numerator is 0 (the courses on sick leave at start).
+MEDIAN_UNITS_OF = {"courses": {"share_on_sick_leave_at_start": "median_sick_leave_days_at_start"}}
+
+
 def unknown_cells(pub: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
     """Per additive quantity: which cells a reader does not know (counts and rate numerators)."""
     out = {c: pub[c].isna().to_numpy() for c in COUNTS[table]}
     for ratio, units in RATIOS[table].items():
         known_zero = pub[units].notna().to_numpy() & (pub[units].fillna(-1).to_numpy() == 0)
+        median = MEDIAN_UNITS_OF.get(table, {}).get(ratio)
+        if median:
+            known_zero |= (pub[f"{median}_flag"] == "no_units").fillna(False).to_numpy(dtype=bool)
         out[f"numerator of {ratio}"] = pub[ratio].isna().to_numpy() & ~known_zero
     return out
+
+
+def true_values(raw: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
+    """The true value of every quantity of :func:`unknown_cells` (a numerator over 0 units is 0)."""
+    out = {c: raw[c].to_numpy(dtype="float64") for c in COUNTS[table]}
+    for ratio in RATIOS[table]:
+        out[f"numerator of {ratio}"] = raw[f"_num_{ratio}"].fillna(0).to_numpy(dtype="float64")
+    return out
+
+
+def given_by_zeros(unknown: np.ndarray, values: np.ndarray, groups: list[list[int]], block: np.ndarray) -> set[int]:
+    """Unknown cells determined by the equations whose published cells are all 0 alone: such a
+    cell is 0 itself, and only a zero complement (never chosen) could hide it."""
+    zero_groups = [g for g in groups if all(values[i] == 0 for i in g if not unknown[i])]
+    return set(determined(unknown, zero_groups, block))
 
 
 def determined(unknown: np.ndarray, groups: list[list[int]], block: np.ndarray) -> list[int]:

@@ -54,13 +54,14 @@ def test_smallest_sibling_is_chosen_as_complement():
 
 def test_zero_is_published_and_rates_over_few_units_are_not():
     """Courses ended in the year, none followed up yet: n_followed = 0 is published as 0 and its
-    rate is empty with flag primary (0 units). 12 courses, 9 followed at 3 months: the rate is
-    hidden (9 < 10) while the count 9 is published."""
+    rate does not exist: empty with flag no_units (not a suppression). 12 courses, 9 followed at
+    3 months: the rate is hidden (9 < 10, primary) while the count 9 is published."""
     rows = ([{"trust": "T4", "states": (None, None, None)}] * 12)
     outcomes = _publish(rows)["outcomes"]
     r = _row(outcomes, year=2017, geo_level="country", **TOTALS)
     assert r["n_followed_3m"] == 0 and pd.isna(r["n_followed_3m_flag"])
-    assert pd.isna(r["rtw_rate_3m"]) and r["rtw_rate_3m_flag"] == "primary"
+    assert pd.isna(r["rtw_rate_3m"]) and r["rtw_rate_3m_flag"] == "no_units"
+    assert pd.isna(r["hrb_rate_12m"]) and r["hrb_rate_12m_flag"] == "no_units"
 
     rows = [{"trust": "T4", "states": ("WORK", None, None)}] * 9 + [{"trust": "T4", "states": (None, None, None)}] * 3
     r = _row(_publish(rows)["outcomes"], year=2017, geo_level="country", **TOTALS)
@@ -115,3 +116,81 @@ def test_no_courses_gives_empty_tables_with_every_column():
     _, published = md.publish_tables(micro, traj)
     for spec in TABLES:
         assert list(published[spec.name].columns) == spec.columns and published[spec.name].empty
+
+
+PARENTS = {**{("health_trust", t): ("rhf", r) for t, r in md.TRUSTS.items()},
+           **{("rhf", r): ("country", "NO") for r in set(md.TRUSTS.values())}}
+
+
+def _audit(published: pd.DataFrame, table: str, unknown: np.ndarray) -> dict:
+    """disclosure's exact audit over the published table: the hidden cells it finds determined."""
+    from workhealth.publish import disclosure, indicators
+
+    spec = next(s for s in indicators.TABLES if s.name == table)
+    return disclosure.determined_cells(disclosure._Margins(published, spec, PARENTS), unknown)
+
+
+def test_a_median_over_no_units_is_no_units_and_tells_its_numerator():
+    """No course on sick leave at start: the median of sick-leave days is over 0 units, empty with
+    flag no_units; the share (0 of 12) is published as 0."""
+    r = _row(_publish([{"trust": "T4", "sick_days": None}] * 12)["courses"], year=2017, geo_level="country",
+             **TOTALS)
+    assert pd.isna(r["median_sick_leave_days_at_start"]) and r["median_sick_leave_days_at_start_flag"] == "no_units"
+    assert r["share_on_sick_leave_at_start"] == 0 and pd.isna(r["share_on_sick_leave_at_start_flag"])
+
+
+def test_a_zero_is_never_chosen_as_complement():
+    """Outcomes, care level 3 in R1: T0 10 followed + T1 0 + T2 0 (their courses not followed
+    yet) = 10. T0's care level 1 (2 followed) is primary, so T0's care level 3 (10) is hidden as
+    its complement. Then R1's care-3 margin has one unknown part and only zeros besides: the
+    old rule hid a zero (T1); now zeros stay published and the complement is the total, R1's
+    care level 3 (10). The exact audit finds no hidden cell recoverable."""
+    rows = ([{"trust": "T0", "care": 3}] * 10 + [{"trust": "T0", "care": 1}] * 2
+            + [{"trust": t, "care": 3, "states": (None, None, None)} for t in ("T1", "T2") for _ in range(5)]
+            + [{"trust": "T3", "care": 3}] * 20 + [{"trust": "T4", "care": 3}] * 30)
+    micro = md.course_frame(rows)
+    traj = pd.DataFrame({"course_id": pd.Series(dtype=str), "month_offset": pd.Series(dtype=int),
+                         "state": pd.Series(dtype=str)})
+    raw, published = md.publish_tables(micro, traj)
+    outcomes = published["outcomes"]
+    care3 = dict(TOTALS, care_level="3")
+    for code in ("T1", "T2"):
+        r = _row(outcomes, year=2017, geo_level="health_trust", geo_code=code, **care3)
+        assert r["n_followed_3m"] == 0 and pd.isna(r["n_followed_3m_flag"]), "zeros are published"
+    care1 = dict(TOTALS, care_level="1")
+    assert _row(outcomes, year=2017, geo_level="health_trust", geo_code="T0", **care1)["n_followed_3m_flag"] == "primary"
+    assert _row(outcomes, year=2017, geo_level="health_trust", geo_code="T0", **care3)["n_followed_3m_flag"] == "secondary"
+    r1 = _row(outcomes, year=2017, geo_level="rhf", geo_code="R1", **care3)
+    assert pd.isna(r1["n_followed_3m"]) and r1["n_followed_3m_flag"] == "secondary", "the total is the complement"
+    for table, pub in published.items():
+        true = raw[table]
+        for count in md.COUNTS[table]:
+            zero = (true[count] == 0).to_numpy()
+            assert pub.loc[zero, f"{count}_flag"].isna().all(), f"{table}.{count}: a zero was suppressed"
+            unknown = pub[count].isna().to_numpy()
+            assert _audit(pub, table, unknown) == {}, f"{table}.{count}: a hidden cell is recoverable"
+
+
+def test_a_zero_numerator_is_never_chosen_as_complement():
+    """Nobody back at work at 3 months: R1 (= T0) has 5 courses followed (rate primary), R3 (=
+    T4) 30, the country 35, every numerator 0. R1's hidden numerator is 0 - 0 = 0 by the
+    country margin; the only complements that could hide it are zeros (R3's rate 0.0), which
+    used to be suppressed. Now R3's rate is published, and the audit's only determined hidden
+    numerators are zeros given by published zeros alone."""
+    rows = [{"trust": "T0", "states": ("SYK",) * 3}] * 5 + [{"trust": "T4", "states": ("SYK",) * 3}] * 30
+    micro = md.course_frame(rows)
+    traj = pd.DataFrame({"course_id": pd.Series(dtype=str), "month_offset": pd.Series(dtype=int),
+                         "state": pd.Series(dtype=str)})
+    raw, published = md.publish_tables(micro, traj)
+    outcomes = published["outcomes"]
+    for level, code in (("country", "NO"), ("rhf", "R3"), ("health_trust", "T4")):
+        r = _row(outcomes, year=2017, geo_level=level, geo_code=code, **TOTALS)
+        assert r["rtw_rate_3m"] == 0 and pd.isna(r["rtw_rate_3m_flag"]), (level, code)
+    assert _row(outcomes, year=2017, geo_level="rhf", geo_code="R1", **TOTALS)["rtw_rate_3m_flag"] == "primary"
+    unknown = md.unknown_cells(outcomes, "outcomes")["numerator of rtw_rate_3m"]
+    numerator = raw["outcomes"]["_num_rtw_rate_3m"].fillna(0).to_numpy()
+    found = [cell for hits in _audit(outcomes, "outcomes", unknown).values() for cell, _ in hits]
+    assert found, "R1's numerator is determined (as 0)"
+    assert all(numerator[c] == 0 for c in found)
+    groups, blocks = md.margin_groups(outcomes, "outcomes"), md.block_keys(outcomes)
+    assert set(found) <= md.given_by_zeros(unknown, numerator, groups, blocks)

@@ -63,17 +63,30 @@ def check_published(micro: pd.DataFrame, raw: dict, published: dict) -> None:
             primary = pub[f"{count}_flag"] == "primary"
             assert true.loc[primary, count].between(1, 4).all(), "zeros and counts >= 5 are never primary"
             assert (pub[count].isna() == pub[f"{count}_flag"].notna()).all(), "empty iff flagged"
+            zero = (true[count] == 0).to_numpy()
+            assert (pub.loc[zero, count] == 0).all() and pub.loc[zero, f"{count}_flag"].isna().all(), \
+                f"{table}.{count}: a zero is always published"
         for ratio, units in md.RATIOS[table].items():
             shown = pub[ratio].notna()
             assert (pub.loc[shown, units] >= 10).all(), f"{table}.{ratio} published over fewer than 10 units"
             assert (pub[ratio].isna() | pub[units].notna()).all(), f"{table}.{ratio} shown next to a hidden count"
             assert np.allclose(pub.loc[shown, ratio], true.loc[shown, ratio].round(4))
+            no_units = (true[f"_units_{ratio}"] == 0).to_numpy()
+            assert (pub.loc[no_units, f"{ratio}_flag"] == "no_units").all(), f"{table}.{ratio} over 0 units"
+            assert (true.loc[pub[f"{ratio}_flag"] == "primary", f"_units_{ratio}"] >= 1).all()
         groups = md.margin_groups(pub, table)
         blocks = md.block_keys(pub)
+        values = md.true_values(true, table)
         for name, unknown in md.unknown_cells(pub, table).items():
+            v = values[name]
             for g in groups:
-                assert unknown[g].sum() != 1, f"{table} {name}: one unknown cell in margin {pub.iloc[g, :6]}"
+                # (a lone unknown zero whose margin is all published zeros is 0: nothing to protect)
+                assert unknown[g].sum() != 1 or (v[g] == 0).all(), \
+                    f"{table} {name}: one unknown cell in margin {pub.iloc[g, :6]}"
             leaked = md.determined(unknown, groups, blocks)
+            # A hidden zero may be given by published zeros alone (zeros are never complements);
+            # no other hidden cell may be recoverable.
+            leaked = sorted(set(leaked) - md.given_by_zeros(unknown, v, groups, blocks))
             assert not leaked, f"{table} {name}: recoverable cells\n{pub.iloc[leaked, :7]}"
         if table == "trajectories":
             shares = pub[[f"share_{s}" for s in md.STATES]].isna()
@@ -87,7 +100,8 @@ def check_published(micro: pd.DataFrame, raw: dict, published: dict) -> None:
     true_n = raw["trajectories"]["n"].to_numpy()
     for i, r in link.iterrows():
         if pd.isna(r["n_courses"]):
-            assert pd.isna(r["n"]), "trajectories.n shown where courses.n_courses is hidden"
+            # (a zero n cannot equal a course count: it is published, like every zero)
+            assert pd.isna(r["n"]) or r["n"] == 0, "trajectories.n shown where courses.n_courses is hidden"
         elif pd.isna(r["n"]):
             assert true_n[i] != r["n_courses"], "a hidden trajectories.n equals a published n_courses"
     for column, median in (("waiting_days", "median_waiting_days"),

@@ -26,11 +26,12 @@ TOTAL_DIMS = {"geo": ("country", "NO"), "care_level": "all", "diagnosis_group": 
 @pytest.fixture(scope="module")
 def release(built_warehouse, tmp_path_factory):
     from workhealth.publish import publish
+    from workhealth.transform import data_dictionary
 
     root = tmp_path_factory.mktemp("release")
     s = settings_for(root, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
     quality = {"run_id": "q1", "publishable": True, "periods": {"2018-05": "passed", "2018-06": "warning"}}
-    return s, publish(s, quality)
+    return s, publish(s, quality, dictionary=data_dictionary)
 
 
 def _marts(warehouse: Path, sql: str) -> pd.DataFrame:
@@ -57,7 +58,8 @@ def test_release_has_the_three_tables_as_csv_and_parquet_with_exact_columns(rele
         assert list(parquet.columns) == spec.columns and len(parquet) == len(csv) > 0
         for m in spec.measures:
             empty = csv[m.name] == ""
-            assert (empty == csv[f"{m.name}_flag"].isin(["primary", "secondary"])).all(), "empty iff flagged"
+            assert (empty == csv[f"{m.name}_flag"].isin(["primary", "secondary", "no_units", "withheld"])).all(), \
+                "empty iff flagged"
             assert (empty == parquet[m.name].isna()).all()
             assert not csv[m.name].str.contains(",").any(), "decimal mark is '.'"
         # trajectories go down to the RHF only; courses and outcomes also by health trust
@@ -94,9 +96,12 @@ def test_metadata_names_deliveries_horizon_definitions_quality_and_rules(release
     assert meta["definitions"]["version"] == DEFINITIONS_VERSION and len(meta["definitions"]["hash"]) == 16
     assert set(meta["codelists"]["files"]) >= {"health_trusts", "diagnosis_groups", "icd10_categories"}
     assert meta["fingerprint"] == result.fingerprint and meta["release_id"] == result.release_id
+    assert meta["internal"]["folder"] == f"internal/{result.release_id}"
+    assert result.internal_path == s.out / meta["internal"]["folder"]
     for name in ("fct_treatment_courses", "coding_quality_monthly", "fct_person_month"):
-        exported = pd.read_parquet(result.path / "marts" / f"{name}.parquet")
-        assert len(exported) == _marts(s.warehouse, f"select count(*) as n from marts.{name}")["n"][0]
+        exported = pd.read_parquet(result.internal_path / "marts" / f"{name}.parquet")
+        n = _marts(s.warehouse, f"select count(*) as n from marts.{name}")["n"][0]
+        assert len(exported) == n == meta["internal"]["marts"][f"marts/{name}.parquet"]
 
 
 def _expected_courses(courses: pd.DataFrame) -> pd.DataFrame:
@@ -141,10 +146,11 @@ def test_published_values_equal_an_independent_recount(release):
 
 def test_refused_when_the_quality_gate_did_not_pass(built_warehouse, tmp_path):
     from workhealth.publish import publish
+    from workhealth.transform import data_dictionary
 
     s = settings_for(tmp_path, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
     with pytest.raises(ValueError, match="publication withheld"):
-        publish(s, {"publishable": False, "periods": {"2018-12": "critical"}})
+        publish(s, {"publishable": False, "periods": {"2018-12": "critical"}}, dictionary=data_dictionary)
     assert not (s.out / "releases").exists() or not any((s.out / "releases").iterdir())
 
 
@@ -158,11 +164,12 @@ def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_w
     from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
     from workhealth.publish import publish
+    from workhealth.transform import data_dictionary
 
     s = settings_for(own_warehouse)
-    first = publish(s, quality_ok)
+    first = publish(s, quality_ok, dictionary=data_dictionary)
     assert first.created
-    again = publish(s, quality_ok)
+    again = publish(s, quality_ok, dictionary=data_dictionary)
     assert not again.created and again.release_id == first.release_id
     assert len([p for p in (s.out / "releases").iterdir() if not p.name.startswith(".")]) == 2  # release + latest
     before = _tree_hashes(first.path)
@@ -176,7 +183,7 @@ def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_w
     assert [r.status for r in ingest_inbox(s)] == ["accepted"]
     assert transform.build(s).ok
 
-    corrected = publish(s, quality_ok)
+    corrected = publish(s, quality_ok, dictionary=data_dictionary)
     assert corrected.created and corrected.release_id != first.release_id
     assert _tree_hashes(first.path) == before, "the older release is left intact"
     assert (s.out / "releases" / "latest").resolve() == corrected.path

@@ -19,9 +19,10 @@ CHARTS = ("courses-by-rhf", "sick-leave-by-era", "rtw-by-diagnosis", "trajectori
 @pytest.mark.slow  # the built warehouse and Chromium
 def test_report_renders_offline_with_every_chart(built_warehouse, tmp_path, quality_ok, browser_page):
     from workhealth.publish import publish
+    from workhealth.transform import data_dictionary
 
     s = settings_for(tmp_path, warehouse=built_warehouse / "warehouse" / "wh.duckdb")
-    result = publish(s, quality_ok)
+    result = publish(s, quality_ok, dictionary=data_dictionary)
     page_html = result.report_path.read_text()
     assert "<script" not in page_html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page_html), "no external resources"

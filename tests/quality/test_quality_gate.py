@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -37,17 +38,29 @@ def test_clean_inbox_passes_and_keeps_its_run(clean_run):
     assert list((s.out / "quality" / "data_docs" / "validations").rglob("*.html")), "GX rendered the validations"
 
 
-def test_diagnosis_outage_withholds_publication_and_says_why(outage_run):
+def test_diagnosis_outage_withholds_its_year_and_says_why(outage_run):
+    """A critical finding of one month (2017-12) withholds its year, not the release: published,
+    exit code 7, the output names the year and the finding."""
+    from workhealth import pipeline
+
     s, cli = outage_run
-    assert cli.exit_code == 5, cli.output
-    assert "publication withheld" in cli.output
+    assert cli.exit_code == pipeline.EXIT_YEARS_WITHHELD == 7, cli.output
+    assert "publication withheld" not in cli.output
+    assert "quality: publishable, year(s) 2017 withheld" in cli.output
+    assert "year(s) withheld: 2017" in cli.output
+    assert "withheld in this release (empty, flag withheld): year(s) 2017" in cli.output
     line = next(x for x in cli.output.splitlines() if "national_invalid_main_diagnosis_share" in x)
     assert FIRST in line and "invalid_main_diagnosis_rate = 0." in line and "at most 0.2" in line
     observed = float(re.search(r"invalid_main_diagnosis_rate = ([0-9.]+)", line).group(1))
     assert 0.25 < observed < 0.40, "about 30 % plus the usual defects"
 
     kept = json.loads((s.out / "quality" / "result.json").read_text())
-    assert kept["publishable"] is False
+    assert kept["publishable"] is True
+    assert list(kept["withheld"]) == ["2017"]
+    [why] = kept["withheld"]["2017"]
+    assert why["check"] == "national_invalid_main_diagnosis_share" and why["period"] == FIRST
+    assert why["observed"] == observed or abs(why["observed"] - observed) < 1e-3
+    assert why["threshold"] == "at most 0.2"
     assert kept["periods"][FIRST] == "critical"
     assert all(kept["periods"][p] != "critical" for p in kept["periods"] if p != FIRST)
     finding = next(f for f in kept["findings"] if f["expectation"] == "national_invalid_main_diagnosis_share")
@@ -133,22 +146,45 @@ CRITICAL_INJECTIONS = {
         ["INSERT INTO raw.npr_episodes SELECT * FROM raw.npr_episodes WHERE _period = '2018-01' LIMIT 1"]),
     "raw_value_outside_its_set": (
         {"values_in_their_sets"}, "2018-01",
-        ["UPDATE raw.npr_episodes SET care_level = 7 WHERE rowid = "
-         "(SELECT min(rowid) FROM raw.npr_episodes WHERE _period = '2018-01')"]),
+        ["UPDATE raw.nav_sickleave SET grade = 0 WHERE rowid = "
+         "(SELECT min(rowid) FROM raw.nav_sickleave WHERE _period = '2018-01')"]),
+    # code-list defects withhold only above their national share (10 % and 20 % here)
+    "unknown_health_trust_share": (
+        {"national_unknown_health_trust_share"}, "2018-01",
+        ["UPDATE marts.coding_quality_monthly SET n_unknown_health_trust = n_episodes // 10 "
+         "WHERE month = DATE '2018-01-01'"]),
+    "unknown_care_level_share": (
+        {"national_unknown_care_level_share"}, "2018-01",
+        ["UPDATE marts.coding_quality_monthly SET n_unknown_care_level = n_episodes // 5 "
+         "WHERE month = DATE '2018-01-01'"]),
 }
+
+
+#: The checks whose critical finding withholds the whole release (scope warehouse in the catalogue).
+WAREHOUSE_WIDE = {"person_month_key_unique", "one_state_per_person_month", "states_in_their_set",
+                  "treatment_course_key_unique", "course_trajectory_key_unique", "sick_leave_case_key_unique",
+                  "person_key_unique", "coding_quality_key_unique"}
 
 
 @pytest.mark.parametrize("name", sorted(CRITICAL_INJECTIONS))
 def test_each_critical_rule_blocks(name, warehouse_copy):
+    """A warehouse-wide check withholds the whole release; any other the year of its period."""
     from workhealth.quality import validate
 
     expected, period, statements = CRITICAL_INJECTIONS[name]
     execute(warehouse_copy, *statements)
     result = validate(warehouse_copy)
-    assert not result.publishable
     assert _critical(result) == expected, result.withheld_reason()
     assert {f.period for f in result.critical} == {period}
     assert result.periods[period] == "critical"
+    if expected & WAREHOUSE_WIDE:
+        assert not result.publishable and result.blocking
+        assert result.withheld_reason().startswith("publication withheld")
+    else:
+        assert result.publishable and not result.blocking
+        assert set(result.withheld) == {period[:4]}
+        assert {w["check"] for w in result.withheld[period[:4]]} == expected
+        assert result.withheld_reason().startswith(f"year(s) withheld: {period[:4]}")
     reason = result.withheld_reason()
     for check in expected:
         assert check in reason and period in reason
@@ -185,6 +221,17 @@ WARNING_INJECTIONS = {
     # a rise of invalid diagnoses to about 11 %: far below the critical 20 %, but a jump
     "invalid_diagnosis_jump": ("national_invalid_main_diagnosis_change", None, "2018-01", [_JUMP]),
     "invalid_diagnosis_per_trust": ("trust_invalid_main_diagnosis", None, "2018-01", [_JUMP]),
+    # one episode with a code outside its code list: named, never withheld
+    "one_unknown_trust_episode": ("trust_not_in_code_list", None, "2018-01",
+                                  ["UPDATE marts.coding_quality_monthly SET n_unknown_health_trust = 1 WHERE rowid = "
+                                   "(SELECT min(rowid) FROM marts.coding_quality_monthly "
+                                   "WHERE month = DATE '2018-01-01')"]),
+    "one_unknown_care_level": ("trust_unknown_care_level", None, "2018-01",
+                               ["UPDATE marts.coding_quality_monthly SET n_unknown_care_level = 1 WHERE rowid = "
+                                "(SELECT min(rowid) FROM marts.coding_quality_monthly WHERE month = DATE '2018-01-01')"]),
+    "unknown_municipality": ("population_municipality_in_code_list", "population", "2018-01",
+                             ["UPDATE raw.population SET municipality = 'ABCD' WHERE rowid = "
+                              "(SELECT min(rowid) FROM raw.population WHERE _period = '2018-01')"]),
     "course_end_before_start": ("course_end_not_before_start", None, "2018-01",
                                 ["UPDATE marts.fct_treatment_courses SET course_end = course_start - 3 WHERE course_id = "
                                  "(SELECT min(course_id) FROM marts.fct_treatment_courses WHERE course_start >= "
@@ -219,3 +266,64 @@ def test_every_check_of_the_catalogue_is_exercised_here():
                                                                     "national_work_unit_coding_gap"}
     assert critical == blocked
     assert warning == warned
+
+
+def test_a_warehouse_wide_finding_withholds_the_whole_release(warehouse_copy, monkeypatch):
+    """A repeated course key (a mart key not unique) in one month: nothing is published. The
+    Airflow gate task fails (publish never runs), ``workhealth run`` exits 5, publish() refuses."""
+    import sys
+
+    from workhealth import pipeline
+    from workhealth.publish import publish
+    from workhealth.quality import validate
+
+    expected, _, statements = CRITICAL_INJECTIONS["duplicate_course"]
+    execute(warehouse_copy, *statements)
+    result = validate(warehouse_copy)
+    assert not result.publishable and _critical(result) == expected
+    assert [f.scope for f in result.blocking] == ["warehouse"] and result.withheld == {}
+    quality = {**result.to_dict(), "withheld_reason": result.withheld_reason()}
+    report = pipeline.RunReport(build={"ok": True}, quality=quality)
+    assert report.exit_code == pipeline.EXIT_PUBLICATION_WITHHELD == 5
+    with pytest.raises(ValueError, match="publication withheld"):
+        publish(warehouse_copy, quality, dictionary=lambda s, models: None)
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    plugins = str(Path(__file__).resolve().parents[2] / "plugins")
+    if plugins not in sys.path:
+        sys.path.insert(0, plugins)  # as Airflow does with its plugins folder
+    from workhealth_airflow import quality as gate
+
+    monkeypatch.setenv("WORKHEALTH_WAREHOUSE", str(warehouse_copy.warehouse))
+    monkeypatch.setenv("WORKHEALTH_OUT", str(warehouse_copy.out))
+    with pytest.raises(AirflowFailException, match="publication withheld: 1 warehouse-wide") as failed:
+        gate.validate()
+    assert "treatment_course_key_unique" in str(failed.value)
+
+
+def test_a_critical_finding_after_the_horizon_withholds_nothing(warehouse_copy):
+    """NAV delivers sick-leave certificates of 2018-04 before the other registers (the horizon
+    stays 2018-03), one with a grade outside its set: the finding is critical and reported, and
+    withholds nothing."""
+    from workhealth.quality import validate
+
+    nav = "nav_sickleave"
+    execute(warehouse_copy,
+            f"INSERT INTO audit.deliveries SELECT * REPLACE (replace(delivery, '2018-03', '2018-04') AS delivery, "
+            f"'2018-04' AS period) FROM audit.deliveries WHERE register = '{nav}' AND period = '2018-03' "
+            "AND status = 'accepted'",
+            f"INSERT INTO raw.{nav} SELECT * REPLACE ('2018-04' AS _period, replace(_delivery, '2018-03', '2018-04') "
+            f"AS _delivery, certificate_id || '-04' AS certificate_id) FROM raw.{nav} WHERE _period = '2018-03' AND _delivery IN "
+            f"(SELECT delivery FROM audit.deliveries WHERE register = '{nav}' AND status = 'accepted')",
+            f"UPDATE raw.{nav} SET grade = 0 WHERE rowid = (SELECT min(rowid) FROM raw.{nav} "
+            "WHERE _period = '2018-04')")
+    result = validate(warehouse_copy)
+    assert result.horizon == "2018-03"
+    late = [f for f in result.critical if f.period == "2018-04"]
+    assert {f.expectation for f in late} == {"values_in_their_sets"}, result.withheld_reason()
+    assert result.periods["2018-04"] == "critical", "checked and reported"
+    assert result.after_horizon == late
+    assert result.publishable and result.withheld == {}, "withholds nothing"
+    assert "after the horizon 2018-03" in result.withheld_reason()
+    assert result.to_dict()["withheld"] == {}

@@ -19,18 +19,21 @@ from workhealth.cli import main
 
 @pytest.fixture
 def platform(tmp_path, monkeypatch) -> Path:
-    """OUT/releases/r1 (+ latest) with a mart and an indicator table, and a live warehouse."""
+    """OUT/releases/r1 (+ latest) with an indicator table, its internal part OUT/internal/r1 with a
+    mart and a data dictionary, and a live warehouse."""
     import duckdb
 
-    release = tmp_path / "out" / "releases" / "r1"
-    (release / "marts").mkdir(parents=True)
+    release, internal = tmp_path / "out" / "releases" / "r1", tmp_path / "out" / "internal" / "r1"
+    release.mkdir(parents=True)
+    (internal / "marts").mkdir(parents=True)
+    (internal / "data_dictionary.html").write_text("<html>person_id</html>")
     (release / "metadata.json").write_text(json.dumps({"release_id": "r1"}))
     warehouse = tmp_path / "warehouse" / "wh.duckdb"
     warehouse.parent.mkdir()
     con = duckdb.connect(str(warehouse))
     con.execute("CREATE SCHEMA audit; CREATE TABLE audit.deliveries AS SELECT 'd1' AS delivery, 'accepted' AS status")
     con.execute("CREATE SCHEMA marts; CREATE TABLE marts.fct_treatment_courses AS SELECT range AS course_id FROM range(5)")
-    for target in (release / "marts" / "fct_treatment_courses.parquet", release / "courses.parquet"):
+    for target in (internal / "marts" / "fct_treatment_courses.parquet", release / "courses.parquet"):
         con.execute(f"COPY marts.fct_treatment_courses TO '{target}' (FORMAT parquet)")
     con.close()
     (release / "courses.csv").write_text("course_id\n0\n")
@@ -64,6 +67,7 @@ ESCAPES = {
     "read a file outside": "SELECT * FROM read_csv('/etc/passwd', header = false)",
     "read a file outside, by a relative path": "SELECT * FROM read_text('{release}/../../../../../../etc/passwd')",
     "read the live warehouse's folder": "SELECT * FROM glob('{warehouse_dir}/*')",
+    "read the internal part beyond its marts": "SELECT * FROM read_text('{internal}/data_dictionary.html')",
     "overwrite a published file": "COPY (SELECT 1 AS x) TO '{release}/courses.csv'",
     "write a new file": "COPY (SELECT 1 AS x) TO '{tmp}/stolen.csv'",
     "install an extension": "INSTALL httpfs",
@@ -80,7 +84,8 @@ ESCAPES = {
 def test_escapes_are_refused_and_change_nothing(platform, mode, name):
     before = fingerprint(platform)
     query = ESCAPES[name].format(warehouse=platform / "warehouse" / "wh.duckdb", warehouse_dir=platform / "warehouse",
-                                 release=platform / "out" / "releases" / "r1", tmp=platform)
+                                 release=platform / "out" / "releases" / "r1",
+                                 internal=platform / "out" / "internal" / "r1", tmp=platform)
     code, out, err = sql(*mode, query)
     assert code == 1, (out, err)
     assert any(line.startswith(("refused:", "error: Permission Error")) for line in err.splitlines()), err

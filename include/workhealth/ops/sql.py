@@ -3,16 +3,19 @@
 Two sources, both safe while the pipeline writes:
 
 - a release (default: ``OUT/releases/latest``): an in-memory DuckDB with one view per Parquet
-  file of the release, ``marts.<name>`` for ``marts/*.parquet`` (the public marts, the same
-  names as in the warehouse) and ``release.<name>`` for the published indicator tables;
+  file of the release, ``marts.<name>`` for the marts of its internal part
+  (``OUT/internal/<release_id>/marts/*.parquet``, the same names as in the warehouse; readable by
+  the operating user and group only) and ``release.<name>`` for the published indicator tables
+  (``OUT/releases/<release_id>/*.parquet``);
 - a snapshot: a copy of the warehouse file taken under a read-only connection (so no writer can
   change it mid-copy), opened read-only. It has every schema (raw, audit, marts) but is only
   as fresh as the copy, and taking it waits for the warehouse to be free (the copy holds
   DuckDB's shared lock for its duration, a few seconds per GB).
 
 Either way the connection cannot write or wander: after the views are made it may read files
-only in the release (or nothing but the snapshot it has open: DuckDB's
-``enable_external_access`` off, ``allowed_directories`` the release, ``lock_configuration`` on,
+only in the release's public folder and its internal marts folder (or nothing but the snapshot
+it has open: DuckDB's ``enable_external_access`` off, ``allowed_directories`` those two folders
+(not the rest of the internal part), ``lock_configuration`` on,
 so no ``SET`` undoes it), and a query is one ``SELECT`` (or ``EXPLAIN``) statement: ``COPY``,
 ``ATTACH``, ``INSTALL``/``LOAD``, ``SET``, ``CREATE`` ... are refused before they run.
 
@@ -80,18 +83,31 @@ def release_folder(s: Settings, release: str | None = None) -> Path:
     return folder.resolve()
 
 
-def connect_release(folder: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with a view over every Parquet file of the release."""
+def marts_folder(s: Settings, folder: Path) -> Path:
+    """The marts of release ``folder`` (resolved): ``OUT/internal/<release_id>/marts``."""
+    marts = s.out / "internal" / folder.name / "marts"
+    try:
+        if marts.is_dir() and any(marts.glob("*.parquet")):
+            return marts.resolve()
+    except PermissionError:  # not in the operating group: the internal part is not for this user
+        raise SqlSourceError(f"the marts of release {folder.name} ({marts}) are not readable by this user: "
+                             "the internal part is for the operating user and group only") from None
+    raise SqlSourceError(f"release {folder.name} has no internal part with marts at {marts}")
+
+
+def connect_release(folder: Path, marts: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with a view over every Parquet file of the release (public ``folder``)
+    and of its internal ``marts`` folder."""
     import duckdb
 
     con = duckdb.connect(":memory:")
-    for schema, files in (("marts", sorted((folder / "marts").glob("*.parquet"))),
+    for schema, files in (("marts", sorted(marts.glob("*.parquet"))),
                           ("release", sorted(folder.glob("*.parquet")))):
         con.execute(f"CREATE SCHEMA {schema}")
         for f in files:
             path = str(f).replace("'", "''")
             con.execute(f'CREATE VIEW {schema}."{f.stem}" AS SELECT * FROM read_parquet(\'{path}\')')
-    _lock_down(con, [folder])
+    _lock_down(con, [folder, marts])
     return con
 
 
@@ -146,7 +162,8 @@ def connect(s: Settings, release: str | None = None, use_snapshot: bool = False)
         path = snapshot(s)
         return connect_snapshot(path, s), f"snapshot of the warehouse: {path}"
     folder = release_folder(s, release)
-    return connect_release(folder), f"release {folder.name}: {folder}"
+    marts = marts_folder(s, folder)
+    return connect_release(folder, marts), f"release {folder.name}: {folder} (marts: {marts})"
 
 
 @click.command("sql")
@@ -160,7 +177,8 @@ def sql_command(query, release, use_snapshot, fmt, out) -> None:
     """Run a read-only SQL QUERY on the latest release's marts (or a warehouse snapshot).
 
     Without QUERY, lists the tables. Never opens the live warehouse, so it never blocks the
-    pipeline. Tables: ``marts.<name>`` (public marts), ``release.<name>`` (indicator tables).
+    pipeline. Tables: ``marts.<name>`` (the marts, from the release's internal part
+    OUT/internal/<id>/marts), ``release.<name>`` (indicator tables).
     Read-only: one SELECT (or EXPLAIN) statement, no file outside the release or snapshot.
     Exit code 1 when the source is missing or busy, the query is refused or it fails.
     """

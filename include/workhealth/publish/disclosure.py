@@ -1,16 +1,23 @@
 """Disclosure control of the indicator tables (docs/definitions.md#disclosure-control), as
 documented in docs/publishing.md.
 
-- primary: a published count of 1-4; a rate, share or median over fewer than 10 units;
+- primary: a published count of 1-4; a rate, share or median over 1-9 units;
+- no_units: a rate, share or median over 0 units does not exist: empty with flag ``no_units``
+  (not a suppression), except where its unit count is itself hidden (then it follows the count,
+  flag ``secondary``: ``no_units`` would give the hidden count away as 0);
 - a rate or share follows its unit count: suppressed whenever that count is (else
   ``count * rate`` or ``count`` alone would give it away); ``n_patients`` follows ``n_courses``;
 - secondary: every count, and every ratio's additive numerator (``rate * units``), is protected
   in every margin equation of its table, ``total = sum(parts)``: geography (country = its RHFs,
   RHF = its trusts) and each category dimension (``all`` = its categories), with every other
-  dimension fixed. Complements are chosen smallest first. First a fast pass removes every
+  dimension fixed. Complements are chosen smallest first and are never zero cells (zeros are
+  always published). First a fast pass removes every
   equation with exactly one unknown cell; then an exact audit (linear algebra over all margin
   equations of a year at once) finds suppressed cells that are still determined by a
-  *combination* of equations, and adds complements until none is.
+  *combination* of equations, and adds complements until none is. A hidden cell determined
+  by a combination whose published cells are all zero is itself 0 (the equations hold for the
+  true values) and is left so: breaking it would take a zero complement. A hidden non-zero
+  cell is never left determined (see :func:`protect`).
 - trajectories: the six shares of a row sum to one, so they are suppressed together; ``n`` is
   linked to ``courses.n_courses`` of the same year, geography and diagnosis group (see
   :func:`suppress_release`).
@@ -35,15 +42,20 @@ MIN_UNITS = 10  # rates, shares and medians need at least this many units
 #: Written into every release's metadata.json.
 RULES = {
     "primary_counts": f"counts from 1 to {MAX_SUPPRESSED_COUNT} are suppressed; zeros are published",
-    "primary_ratios": f"rates, shares and medians over fewer than {MIN_UNITS} units are suppressed",
+    "primary_ratios": f"rates, shares and medians over 1 to {MIN_UNITS - 1} units are suppressed",
+    "no_units": "a rate, share or median over 0 units does not exist: empty with flag no_units (not a "
+                "suppression); where its unit count is itself suppressed it follows the count instead",
     "follow": "a rate or share is suppressed when its unit count is; n_patients when n_courses is; "
               "the six trajectory shares of a row together",
-    "secondary": "counts and rate numerators: complementary suppression, smallest cell first, in every "
-                 "margin (country = sum of RHFs, RHF = sum of its trusts, all = sum of the categories of "
-                 "each category dimension) until no suppressed cell is determined by the margin equations "
-                 "(checked exactly, by linear algebra over all equations of a year)",
+    "secondary": "counts and rate numerators: complementary suppression, smallest non-zero cell first (zeros "
+                 "are never chosen), in every margin (country = sum of RHFs, RHF = sum of its trusts, all = "
+                 "sum of the categories of each category dimension) until no suppressed non-zero cell is "
+                 "determined by the margin equations (checked exactly, by linear algebra over all equations "
+                 "of a year); a suppressed zero stays determined only where published zeros alone give it",
     "cross_table": "trajectories.n follows courses.n_courses of the same year, geography and diagnosis "
-                   "group, and the other way round where they are equal",
+                   "group (except where n is 0), and the other way round where they are equal",
+    "zeros": "a count of 0 is always published; a median whose units are a share's numerator tells, by "
+             "no_units, that the numerator is 0, which secondary suppression then treats as published",
 }
 
 Equation = np.ndarray  # row indices: [total, part, part, ...]
@@ -98,15 +110,14 @@ class _Margins:
 
 
 def _complement(eq: Equation, values: np.ndarray, unknown: np.ndarray, eligible: np.ndarray) -> int | None:
-    """The cell to suppress next in ``eq``: the smallest published non-zero part, else a zero
-    part, else the total. None when nothing in ``eq`` can be suppressed."""
-    parts = [int(i) for i in eq[1:] if not unknown[i] and eligible[i]]
-    nonzero = [i for i in parts if values[i] != 0]
-    for pool in (nonzero, parts):
-        if pool:
-            return min(pool, key=lambda i: (values[i], i))
+    """The cell to suppress next in ``eq``: the smallest published non-zero part, else the total
+    when it is non-zero. Zeros are never complements. None when nothing in ``eq`` can be
+    suppressed: then every published cell of ``eq`` is 0, so its one unknown cell is 0 too."""
+    parts = [int(i) for i in eq[1:] if not unknown[i] and eligible[i] and values[i] != 0]
+    if parts:
+        return min(parts, key=lambda i: (values[i], i))
     total = int(eq[0])
-    return total if not unknown[total] and eligible[total] else None
+    return total if not unknown[total] and eligible[total] and values[total] != 0 else None
 
 
 def _singletons(m: _Margins, values, unknown, eligible, added: set[int]) -> None:
@@ -199,11 +210,21 @@ def _determined_in(m: _Margins, eq_ids: list[int], unknown: np.ndarray) -> list[
 
 def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.ndarray | None = None,
             key: str = "") -> set[int]:
-    """Add complementary suppressions to ``unknown`` (in place) until no unknown cell is
+    """Add complementary suppressions to ``unknown`` (in place) until no unknown non-zero cell is
     determined by the margins. ``eligible``: cells that may be chosen as complements (cells the
-    reader knows anyway are not). ``key`` names the quantity (the audit cache). Returns the
-    cells added."""
+    reader knows anyway are not; zero cells never are). ``key`` names the quantity (the audit
+    cache). Returns the cells added.
+
+    A determined cell is freed by hiding a published non-zero cell of the combination of
+    equations that determines it. When that combination has none (every published cell in it
+    is 0), the cell's value is 0: the equations hold for the true values, so the cell equals
+    a combination of zeros. Such a hidden zero is left determined (only a zero complement could
+    hide it, and zeros are published anyway). A non-zero cell always has a complement: its
+    combination sums known cells to a non-zero value, so one of them is non-zero, and every
+    ineligible cell is a known zero. (``n_patients`` is not additive, but it is never 0 and its
+    equations are those of ``n_courses``, which is.) So the RuntimeError below cannot happen."""
     eligible = np.ones(len(values), bool) if eligible is None else eligible
+    values = np.nan_to_num(np.asarray(values, dtype="float64"))  # a numerator over 0 units is NULL: 0
     added: set[int] = set()
     while True:
         _singletons(m, values, unknown, eligible, added)
@@ -214,27 +235,34 @@ def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.n
         if not dirty:
             return added
         found = determined_cells(m, unknown, dirty)
-        for b in dirty:
-            if b not in found:
-                m.safe[(key, b)] = state[b]
-        if not found:
-            return added
         touched: set[int] = set()
-        for cell, eq_ids in (hit for hits in found.values() for hit in hits):
-            if touched.intersection(eq_ids):
-                continue  # this round's complement already broke that combination; re-audit
-            # Hide the smallest published cell of the equations that determine it.
-            pool = {int(i) for e in eq_ids for i in m.eqs[e] if not unknown[i] and eligible[i]}
-            if not pool:
-                raise RuntimeError(f"disclosure: cell {cell} stays determined and no complement is left")
-            c = min(pool, key=lambda i: (values[i] == 0, values[i], i))
-            unknown[c] = True
-            added.add(c)
-            touched.update(m.by_cell[c])
+        for b in dirty:
+            acted = False
+            for cell, eq_ids in found.get(b, []):
+                if touched.intersection(eq_ids):
+                    acted = True  # this round's complement already broke that combination; re-audit
+                    continue
+                # Hide the smallest published non-zero cell of the equations that determine it.
+                pool = {int(i) for e in eq_ids for i in m.eqs[e] if not unknown[i] and eligible[i] and values[i] != 0}
+                if not pool:
+                    if values[cell] != 0:
+                        raise RuntimeError(f"disclosure: non-zero cell {cell} stays determined and no complement "
+                                           "is left")
+                    continue  # a hidden zero given by published zeros alone (docstring)
+                c = min(pool, key=lambda i: (values[i], i))
+                unknown[c] = True
+                added.add(c)
+                touched.update(m.by_cell[c])
+                acted = True
+            if not acted:
+                m.safe[(key, b)] = state[b]
+        if not touched:
+            return added
 
 
 class TableSuppression:
-    """Suppression state of one table: a flag per measure and row ('' | primary | secondary)."""
+    """Suppression state of one table: a flag per measure and row ('' | primary | secondary |
+    no_units)."""
 
     def __init__(self, df: pd.DataFrame, spec: TableSpec, geo_parent: dict):
         self.df = df.reset_index(drop=True)
@@ -247,9 +275,11 @@ class TableSuppression:
                 self.flags[m.name][(v >= 1) & (v <= MAX_SUPPRESSED_COUNT)] = "primary"
             else:
                 units = self.df[f"_units_{m.name}"].to_numpy()
-                self.flags[m.name][units < MIN_UNITS] = "primary"
+                self.flags[m.name][(units >= 1) & (units < MIN_UNITS)] = "primary"
+                self.flags[m.name][units == 0] = "no_units"
 
     def suppressed(self, name: str) -> np.ndarray:
+        """Cells published empty (a suppression or ``no_units``)."""
         return self.flags[name] != ""
 
     def mark(self, name: str, cells, reason: str = "secondary") -> bool:
@@ -274,7 +304,13 @@ class TableSuppression:
     def run_ratios(self) -> None:
         ratios = [m for m in self.spec.measures if m.kind == "ratio"]
         for m in ratios:
+            # no_units next to a hidden unit count would give that count away as 0: follow it.
+            flags = self.flags[m.name]
+            flags[(flags == "no_units") & self.suppressed(m.follows)] = "secondary"
             self.mark(m.name, self.suppressed(m.follows))
+        # A median whose units are a ratio's numerator: its no_units tells that numerator is 0.
+        told_zero = {m.units_are_numerator_of: self.flags[m.name] == "no_units"
+                     for m in self.spec.measures if m.units_are_numerator_of}
         while True:
             changed = False
             for m in ratios:
@@ -282,6 +318,8 @@ class TableSuppression:
                 units = self.df[f"_units_{m.name}"].to_numpy()
                 # A numerator over 0 published units is known (0) even when the ratio is empty.
                 known_zero = (units == 0) & ~self.suppressed(m.follows)
+                if m.name in told_zero:
+                    known_zero |= told_zero[m.name]
                 unknown = self.suppressed(m.name) & ~known_zero
                 added = protect(self.margins, num, unknown, eligible=~known_zero, key=f"_num_{m.name}")
                 changed |= self.mark(m.name, sorted(added))
@@ -328,7 +366,8 @@ def suppress_release(tables: dict[str, pd.DataFrame], specs: dict[str, TableSpec
 
 def _link_courses_and_trajectories(courses: TableSuppression, trajectories: TableSuppression) -> None:
     """``trajectories.n`` at an offset where every course has a known state equals
-    ``courses.n_courses`` (care_level = era = all): each must be hidden where the other is."""
+    ``courses.n_courses`` (care_level = era = all): each must be hidden where the other is
+    (a zero ``n`` excepted: it never equals a course count, and zeros are published)."""
     key = ["year", "geo_level", "geo_code", "diagnosis_group"]
     c = courses.df
     sel = (c["care_level"] == "all") & (c["era"] == "all") & c["geo_level"].isin(["country", "rhf"])
@@ -338,7 +377,9 @@ def _link_courses_and_trajectories(courses: TableSuppression, trajectories: Tabl
     t_n = t["n"].to_numpy()
     while True:
         courses.run_counts()
-        trajectories.mark("n", courses.suppressed("n_courses")[t_course])
+        # A zero n (no course with a known state at that offset) cannot equal n_courses (>= 1):
+        # it is published, like every zero.
+        trajectories.mark("n", courses.suppressed("n_courses")[t_course] & (t_n != 0))
         trajectories.run_counts()
         c_n = c["n_courses"].to_numpy()[t_course]
         leaks = trajectories.suppressed("n") & (t_n == c_n) & ~courses.suppressed("n_courses")[t_course]

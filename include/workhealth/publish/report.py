@@ -1,8 +1,9 @@
 """The static report ``OUT/report/index.html``: SVG charts inlined, no scripts, opens from disk.
 
 Every number comes from the release's files, read back after they were written: the
-suppressed indicator tables, and for coding quality the exported ``coding_quality_yearly``
-(the yearly rates per health trust, computed in dbt), of which only rates over at least
+suppressed indicator tables, and for coding quality ``coding_quality_yearly`` from the release's
+internal part (``OUT/internal/<release_id>/marts/``: the yearly rates per health trust,
+computed in dbt), of which only rates over at least
 ``MIN_UNITS`` units of their denominator are shown (rates are not counts:
 they need no secondary suppression, and the counts themselves are not shown).
 A suppressed value is a gap in a line, never a zero.
@@ -185,8 +186,10 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;paddin
 .note{background:#f8f9fa;border-left:4px solid #adb5bd;padding:.5em 1em}"""
 
 
-def build_report(release: Path, target: Path) -> Path:
-    """Render ``target`` (OUT/report/index.html) from the release folder ``release``."""
+def build_report(release: Path, target: Path, marts: Path) -> Path:
+    """Render ``target`` (OUT/report/index.html) from the public release folder ``release`` and
+    the marts folder of its internal part ``marts`` (only the masked coding-quality rates of it
+    reach the page; it is never linked)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,7 +197,7 @@ def build_report(release: Path, target: Path) -> Path:
     release = Path(release)
     meta = json.loads((release / "metadata.json").read_text())
     courses, outcomes, trajectories = (_read(release, n) for n in ("courses", "outcomes", "trajectories"))
-    cq = pd.read_parquet(release / "marts" / "coding_quality_yearly.parquet")
+    cq = pd.read_parquet(Path(marts) / "coding_quality_yearly.parquet")
     periods = meta["quality"]["periods"]
     warnings = sorted(p for p, v in periods.items() if v == "warning")
     rel = os.path.relpath(release, target.parent)
@@ -225,6 +228,11 @@ def build_report(release: Path, target: Path) -> Path:
     if warnings:
         body.append("<p class='note'>Quality warnings (published, see the quality report) for: "
                     + html.escape(", ".join(warnings)) + "</p>")
+    withheld = meta.get("withheld") or {}
+    if withheld:
+        body.append("<p class='note' id='withheld'>Withheld by the quality gate (no value of the year is published): "
+                    + "; ".join(html.escape(f"{year} ({', '.join(sorted({f['check'] + ' ' + f['period'] for f in fs}))})")
+                                for year, fs in withheld.items()) + "</p>")
     for fid, title, svg, caption in figures:
         body.append(f"<figure id='{fid}' class='chart'><h2>{html.escape(title)}</h2>{svg}"
                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")

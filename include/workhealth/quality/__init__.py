@@ -2,7 +2,7 @@
 
     from workhealth.quality import validate
     result = validate(settings)          # reads the warehouse read-only
-    result.publishable, result.periods, result.findings, result.withheld_reason(), result.to_dict()
+    result.publishable, result.withheld, result.periods, result.findings, result.withheld_reason(), result.to_dict()
 """
 
 from workhealth.quality.validate import Finding, QualityResult, validate

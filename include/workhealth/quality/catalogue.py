@@ -1,8 +1,10 @@
 """The check catalogue: the reviewed suites in ``expectations/*.yml`` and ``expectations/thresholds.yml``.
 
 A suite file names its frame (``workhealth.quality.frames``) and lists checks. A check is a GX
-expectation type, its keyword arguments, a ``severity`` (``critical`` blocks publication of the
-period, ``warning`` is reported) and optionally the sample query for its failing rows. Numbers
+expectation type, its keyword arguments, a ``severity`` (``critical`` withholds, ``warning`` is
+reported), a ``scope`` (``period``, the default: a critical finding withholds the year of its
+period; ``warehouse``: it withholds the whole release) and optionally the sample query for its
+failing rows. Numbers
 are never written in a suite: every numeric argument is ``{threshold: <section>.<name>}``, a
 reference into thresholds.yml, resolved here. An unknown reference, an unused threshold or a
 literal number is an error, so the thresholds file stays the one place a threshold is set.
@@ -20,8 +22,10 @@ from workhealth.core.settings import REPO_ROOT
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 THRESHOLDS_FILE = "thresholds.yml"
 SEVERITIES = ("critical", "warning")
+#: What a critical finding of a check withholds: the year of its period, or the whole release.
+SCOPES = ("period", "warehouse")
 #: Keys of a check that are not arguments of the GX expectation.
-CHECK_KEYS = ("name", "severity", "description", "expectation", "sample")
+CHECK_KEYS = ("name", "severity", "scope", "description", "expectation", "sample")
 
 
 class CatalogueError(ValueError):
@@ -40,6 +44,8 @@ class Check:
     #: kwarg name -> threshold reference (``section.name``), for reports.
     references: dict
     sample: str | None = None
+    #: ``period`` or ``warehouse`` (SCOPES).
+    scope: str = "period"
 
     @property
     def column(self) -> str | None:
@@ -149,6 +155,8 @@ def _load_suite(path: Path, flat: dict, used: set) -> Suite:
         names.add(name)
         if raw.get("severity") not in SEVERITIES:
             raise CatalogueError(f"{here}: severity must be one of {SEVERITIES}, got {raw.get('severity')!r}")
+        if raw.get("scope", "period") not in SCOPES:
+            raise CatalogueError(f"{here}: scope must be one of {SCOPES}, got {raw.get('scope')!r}")
         if not raw.get("expectation"):
             raise CatalogueError(f"{here}: missing 'expectation'")
         references: dict = {}
@@ -156,6 +164,6 @@ def _load_suite(path: Path, flat: dict, used: set) -> Suite:
         checks.append(Check(suite=doc["suite"], name=name, severity=raw["severity"],
                             description=" ".join(str(raw.get("description", "")).split()),
                             expectation=raw["expectation"], kwargs=kwargs, references=references,
-                            sample=raw.get("sample")))
+                            sample=raw.get("sample"), scope=raw.get("scope", "period")))
     return Suite(name=doc["suite"], description=" ".join(str(doc.get("description", "")).split()),
                  frame=doc["frame"], frame_parameters=frame_parameters, checks=tuple(checks), path=path)

@@ -41,6 +41,10 @@ TRUST_MEASURES = (
     ("n_work_unit_episodes", "work-unit episodes", None),
     ("work_unit_gap_rate", "unit-based coding gap", "trust_work_unit_coding_gap"),
     ("work_related_rate", "work-related", None),
+    # code-list defects (a trust outside the code list is its own row, named as delivered)
+    ("unknown_health_trust_rate", "trust not in code list", "trust_not_in_code_list"),
+    ("unknown_care_level_rate", "care level not in code list", "trust_unknown_care_level"),
+    ("unknown_unit_rate", "unit not of the trust", None),
 )
 
 
@@ -203,7 +207,8 @@ def _trust_sections(by_trust: pd.DataFrame, findings, catalogue) -> str:
                    f'<table><tr><th class="l">month</th>{head}</tr>{"".join(rows)}</table>'
                    '<p class="muted">Rates in % of the month\'s episodes (coding gap: of work-unit episodes); '
                    "change in percentage points against the previous month; highlighted cells failed a check "
-                   "(rate above its threshold beyond chance, Wilson 95 %).</p></details>")
+                   "(rate above its threshold beyond chance, Wilson 95 %; a code outside its code list: "
+                   "any).</p></details>")
     return "".join(out)
 
 
@@ -240,9 +245,12 @@ def _data_docs_links(quality_dir: Path, catalogue, run_id: str) -> str:
 def write(result, frames: dict[str, pd.DataFrame], catalogue, quality_dir: Path, timings: dict) -> Path:
     national = frames.get("coding_quality_national", pd.DataFrame())
     by_trust = frames.get("coding_quality_by_trust", pd.DataFrame())
-    verdict = ('<span class="verdict ok" id="verdict">PUBLISHABLE</span>' if result.publishable else
-               '<span class="verdict withheld" id="verdict">PUBLICATION WITHHELD</span>')
-    reason = "" if result.publishable else f"<pre>{escape(result.withheld_reason())}</pre>"
+    withheld_years = ", ".join(result.withheld)
+    verdict = ('<span class="verdict withheld" id="verdict">PUBLICATION WITHHELD</span>' if not result.publishable
+               else f'<span class="verdict withheld" id="verdict">PUBLISHABLE, YEAR(S) {escape(withheld_years)} '
+                    'WITHHELD</span>' if result.withheld else
+               '<span class="verdict ok" id="verdict">PUBLISHABLE</span>')
+    reason = f"<pre>{escape(result.withheld_reason())}</pre>" if result.critical else ""
     periods = "".join(f'<span class="p-{s}" title="{escape(p)}: {s}">{escape(p)}</span>'
                       for p, s in result.periods.items())
     national_html = ""
@@ -273,8 +281,10 @@ def write(result, frames: dict[str, pd.DataFrame], catalogue, quality_dir: Path,
 <div>GX validation results of this run: {_data_docs_links(quality_dir, catalogue, result.run_id)}</div></header>
 <main>
 <section><h2>Verdict</h2>{verdict} <span class="muted">{len(result.critical)} critical, {len(result.warnings)}
-warning finding(s) over {len(result.periods)} periods. A critical finding in any period withholds the release;
-warnings are published with it.</span>{reason}</section>
+warning finding(s) over {len(result.periods)} periods, data horizon {escape(result.horizon or "none")}. A critical
+finding in a month withholds that year in every published table (empty, flag withheld); a warehouse-wide one (a mart
+key not unique, a person-month without exactly one state) withholds the whole release; months after the horizon
+withhold nothing. Warnings are published.</span>{reason}</section>
 <section><h2>Periods</h2><div class="periods" id="periods">{periods}</div></section>
 <section><h2>Critical findings</h2>{_findings_html(result.findings, "critical")}</section>
 <section><h2>Warnings</h2>{_findings_html(result.findings, "warning")}</section>

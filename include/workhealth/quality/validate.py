@@ -7,7 +7,12 @@
 4. fetch a few sample rows per failing check and period (pseudonymous ids only);
 5. keep the run under OUT/quality/history/<run_id>/ and refresh OUT/quality/index.html.
 
-Gate: publication is withheld while any period has a critical finding; warnings never withhold.
+Gate (docs/quality.md#the-gate): a critical finding of a check with scope ``period`` withholds
+the calendar year of its month (``QualityResult.withheld``: the release is published with that
+year's measures empty, flag ``withheld``), unless the month is after the data horizon, where it
+is reported and withholds nothing. A critical finding of a check with scope ``warehouse``, or
+one without a period, withholds the whole release (``publishable`` is false). Warnings never
+withhold.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ SAMPLE_ROWS = 5
 SAMPLED_FINDINGS_PER_CHECK = 12
 #: What the frames and sample rows read: the frames (dbt models of schema quality), and for samples
 #: raw registers and the delivery log, dbt's code lists, flagged episodes, marts.
-REQUIRED_TABLES = ("quality.raw_register_periods", "quality.coding_quality_national",
+REQUIRED_TABLES = ("publication.pub_release_period", "quality.raw_register_periods", "quality.coding_quality_national",
                    "quality.coding_quality_by_trust", "quality.public_marts_periods",
                    "audit.deliveries", "codelists.health_trusts", "intermediate.int_episodes_coding_flagged",
                    "marts.coding_quality_monthly", "marts.dim_person", "marts.fct_person_month",
@@ -48,6 +53,13 @@ class Finding:
     register: str | None = None
     column: str | None = None
     samples: list[dict] = field(default_factory=list)
+    #: The check's scope (catalogue.SCOPES): what a critical finding withholds.
+    scope: str = "period"
+
+    @property
+    def warehouse_wide(self) -> bool:
+        """A critical finding that withholds the whole release: scope warehouse, or no period."""
+        return self.severity == CRITICAL and (self.scope == "warehouse" or self.period is None)
 
 
 @dataclass
@@ -62,10 +74,39 @@ class QualityResult:
     data_docs_path: Path
     history_dir: Path
     checks: list[dict] = field(default_factory=list)
+    #: The data horizon (``YYYY-MM``, publication.pub_release_period) the gate was judged against.
+    horizon: str | None = None
 
     @property
     def publishable(self) -> bool:
-        return not self.critical
+        """False iff a warehouse-wide critical finding withholds the whole release."""
+        return not self.blocking
+
+    @property
+    def blocking(self) -> list[Finding]:
+        """Critical findings that withhold the whole release."""
+        return [f for f in self.critical if f.warehouse_wide]
+
+    def _after_horizon(self, f: Finding) -> bool:
+        return self.horizon is not None and f.period is not None and f.period[:7] > self.horizon
+
+    @property
+    def after_horizon(self) -> list[Finding]:
+        """Critical period findings in months after the horizon: reported, withholding nothing."""
+        return [f for f in self.critical if not f.warehouse_wide and self._after_horizon(f)]
+
+    @property
+    def withheld(self) -> dict[str, list[dict]]:
+        """``{year: [finding, ...]}``: the years withheld by critical period findings (each with
+        suite, check, period, health_trust, register, observed value and threshold)."""
+        out: dict[str, list[dict]] = {}
+        for f in self.critical:
+            if f.warehouse_wide or self._after_horizon(f):
+                continue
+            out.setdefault(f.period[:4], []).append(
+                {"suite": f.suite, "check": f.expectation, "period": f.period, "health_trust": f.health_trust,
+                 "register": f.register, "observed": f.observed, "threshold": f.threshold})
+        return dict(sorted(out.items()))
 
     @property
     def critical(self) -> list[Finding]:
@@ -76,16 +117,29 @@ class QualityResult:
         return [f for f in self.findings if f.severity == WARNING]
 
     def withheld_reason(self) -> str:
-        """One line per critical finding: expectation, period, observed value, threshold."""
-        if self.publishable:
+        """What the critical findings withhold, one line per finding (expectation, period,
+        observed value, threshold); empty when there is no critical finding."""
+        if not self.critical:
             return ""
-        lines = [f"publication withheld: {len(self.critical)} critical quality finding(s) "
-                 f"(report: {self.report_path})"]
-        lines += [f"  CRITICAL {f.message}" for f in self.critical]
+        if not self.publishable:
+            lines = [f"publication withheld: {len(self.blocking)} warehouse-wide critical quality finding(s) "
+                     f"(report: {self.report_path})"]
+            lines += [f"  CRITICAL {f.message}" for f in self.blocking]
+            lines += [f"  CRITICAL {f.message}" for f in self.critical if not f.warehouse_wide]
+            return "\n".join(lines)
+        lines = []
+        if self.withheld:
+            lines.append(f"year(s) withheld: {', '.join(self.withheld)} (published with empty measures, flag "
+                         f"withheld; report: {self.report_path})")
+            lines += [f"  CRITICAL {f.message}" for f in self.critical if f not in self.after_horizon]
+        if self.after_horizon:
+            lines.append(f"critical finding(s) after the horizon {self.horizon} (reported, withholding nothing):")
+            lines += [f"  CRITICAL {f.message}" for f in self.after_horizon]
         return "\n".join(lines)
 
     def summary(self) -> str:
-        verdict = "publishable" if self.publishable else "publication withheld"
+        verdict = ("publication withheld" if not self.publishable else
+                   f"publishable, year(s) {', '.join(self.withheld)} withheld" if self.withheld else "publishable")
         bad = sorted(p for p, s in self.periods.items() if s == CRITICAL)
         return (f"quality: {verdict}; {len(self.periods)} periods, {len(self.critical)} critical and "
                 f"{len(self.warnings)} warning finding(s)" + (f"; critical periods {', '.join(bad)}" if bad else "")
@@ -94,7 +148,8 @@ class QualityResult:
     def to_dict(self) -> dict:
         return {
             "run_id": self.run_id, "started_at": self.started_at, "seconds": self.seconds,
-            "warehouse": self.warehouse, "publishable": self.publishable, "periods": self.periods,
+            "warehouse": self.warehouse, "publishable": self.publishable, "horizon": self.horizon,
+            "withheld": self.withheld, "periods": self.periods,
             "n_critical": len(self.critical), "n_warning": len(self.warnings),
             "findings": [asdict(f) for f in self.findings], "checks": self.checks,
             "report_path": str(self.report_path), "data_docs_path": str(self.data_docs_path),
@@ -137,7 +192,8 @@ def _findings(outcome: dict) -> list[Finding]:
             if info.get("raised_exception"):
                 findings.append(Finding(CRITICAL, suite, check.name, None, None, None, check.threshold_text(),
                                         f"{suite}.{check.name}: the check could not run: "
-                                        f"{info.get('exception_message')}", column=check.column))
+                                        f"{info.get('exception_message')}", column=check.column,
+                                        scope="warehouse"))
                 continue
             for row in r.result.get("unexpected_index_list") or []:
                 period, trust, register = row.get("period"), row.get("health_trust"), row.get("register")
@@ -146,7 +202,8 @@ def _findings(outcome: dict) -> list[Finding]:
                 findings.append(Finding(
                     check.severity, suite, check.name, period, trust, observed, check.threshold_text(),
                     f"{suite}.{check.name} {where}: {check.column} = {_fmt(observed)} "
-                    f"(threshold: {check.threshold_text()})", register=register, column=check.column))
+                    f"(threshold: {check.threshold_text()})", register=register, column=check.column,
+                    scope=check.scope))
     order = {CRITICAL: 0, WARNING: 1}
     return sorted(findings, key=lambda f: (order[f.severity], f.suite, f.expectation, f.period or "",
                                            f.health_trust or "", f.register or ""))
@@ -189,6 +246,8 @@ def validate(s: Settings, run_id: str | None = None, expectations_dir: Path | No
         if missing:
             raise RuntimeError(f"warehouse {s.warehouse} lacks {', '.join(missing)}: ingest and build the marts "
                                "(dbt build) before validating")
+        horizon = (con.execute("SELECT strftime(max(horizon_month), '%Y-%m') FROM publication.pub_release_period")
+                   .fetchone() or (None,))[0]
         timings: dict[str, float] = {}
         frames, params = {}, {}
         for suite in catalogue.suites:
@@ -220,7 +279,8 @@ def validate(s: Settings, run_id: str | None = None, expectations_dir: Path | No
     result = QualityResult(
         run_id=run_id, started_at=started, seconds=0.0, warehouse=str(s.warehouse),
         periods=_periods(frames, findings), findings=findings, report_path=quality_dir / "index.html",
-        data_docs_path=quality_dir / "data_docs" / "index.html", history_dir=history / run_id, checks=checks)
+        data_docs_path=quality_dir / "data_docs" / "index.html", history_dir=history / run_id, checks=checks,
+        horizon=horizon)
 
     run_dir = result.history_dir
     (run_dir / "frames").mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,9 +78,10 @@ def build_vars() -> dict:
     return dbt_vars()
 
 
-def dbt(args: list[str], s: Settings) -> DbtResult:
-    """Run ``dbt <args>`` against the warehouse; target and logs go under ``<out>/dbt``."""
-    target = s.out / "dbt" / "target"
+def dbt(args: list[str], s: Settings, target: Path | None = None) -> DbtResult:
+    """Run ``dbt <args>`` against the warehouse; target (default ``<out>/dbt/target``) and logs
+    go under ``<out>/dbt``."""
+    target = target or s.out / "dbt" / "target"
     logs = s.out / "dbt" / "logs"
     cmd = [_dbt_bin(), *args, "--project-dir", str(s.dbt_project_dir), "--profiles-dir",
            str(s.dbt_project_dir), "--target-path", str(target), "--log-path", str(logs),
@@ -109,3 +111,32 @@ def build(s: Settings, select: str | None = None) -> DbtResult:
     """
     warehouse.connect(s).close()
     return dbt(["build", *(["--select", select] if select else [])], s)
+
+
+class DataDictionaryError(RuntimeError):
+    """``dbt docs generate`` did not give the data dictionary page."""
+
+
+#: The page ``dbt docs generate --static`` writes (dbt-core >= 1.7): index.html with the manifest
+#: and the catalog inlined, so it opens from disk with no server and no other file.
+STATIC_DOCS_PAGE = "static_index.html"
+
+
+def data_dictionary(s: Settings, models: Sequence[str]) -> Path:
+    """The data dictionary of ``models``: one offline HTML page by ``dbt docs generate --static``.
+
+    The catalog (the columns and types as they are in the warehouse) is read for ``models`` only;
+    descriptions come from the models' yml. dbt opens the warehouse read-only (profile target
+    ``docs``), so it runs beside other readers but not while a writer holds the file
+    (WarehouseBusy), and never next to an open read-write connection of the caller.
+    Its own target folder (``<out>/dbt/docs``): the build's run_results.json stays as it was.
+    Returns the page's path inside that folder (copy it: the next run overwrites it).
+    """
+    warehouse.connect(s, read_only=True).close()  # a writer holds it: WarehouseBusy now, not after dbt's retries
+    target = s.out / "dbt" / "docs"
+    page = target / STATIC_DOCS_PAGE
+    page.unlink(missing_ok=True)  # a page left by an earlier run is not this run's dictionary
+    result = dbt(["docs", "generate", "--static", "--target", "docs", "--select", *models], s, target=target)
+    if result.returncode != 0 or not page.is_file():
+        raise DataDictionaryError(f"dbt docs generate failed (exit {result.returncode}):\n{result.output_tail}")
+    return page
