@@ -212,6 +212,13 @@ def _trust_sections(by_trust: pd.DataFrame, findings, catalogue) -> str:
     return "".join(out)
 
 
+def _verdict(publishable: bool | None, withheld: dict | None) -> str:
+    """A run's verdict in the history: publishable, years withheld, or the release withheld."""
+    if not publishable:
+        return "withheld"
+    return f"publishable, {', '.join(sorted(withheld))} withheld" if withheld else "publishable"
+
+
 def _history_html(quality_dir: Path, current) -> str:
     rows = []
     for path in sorted((quality_dir / "history").glob("*/result.json"), reverse=True)[:30]:
@@ -221,11 +228,13 @@ def _history_html(quality_dir: Path, current) -> str:
             continue
         if r.get("run_id") == current.run_id:
             continue
-        rows.append((r["run_id"], r.get("publishable"), r.get("n_critical"), r.get("n_warning")))
-    rows.insert(0, (current.run_id, current.publishable, len(current.critical), len(current.warnings)))
+        rows.append((r["run_id"], _verdict(r.get("publishable"), r.get("withheld")), r.get("n_critical"),
+                     r.get("n_warning")))
+    rows.insert(0, (current.run_id, _verdict(current.publishable, current.withheld), len(current.critical),
+                    len(current.warnings)))
     body = "".join(f'<tr><td class="l"><a href="history/{escape(rid)}/result.json">{escape(rid)}</a></td>'
-                   f'<td class="l {"passed" if ok else "critical"}">{"publishable" if ok else "withheld"}</td>'
-                   f"<td>{nc}</td><td>{nw}</td></tr>" for rid, ok, nc, nw in rows)
+                   f'<td class="l {"passed" if verdict == "publishable" else "critical"}">{escape(verdict)}</td>'
+                   f"<td>{nc}</td><td>{nw}</td></tr>" for rid, verdict, nc, nw in rows)
     return ('<table><tr><th class="l">run</th><th class="l">verdict</th><th>critical</th><th>warnings</th></tr>'
             f"{body}</table>")
 
