@@ -1,4 +1,4 @@
-{#- What the three published tables (models/publication) share: the geography rollup, the
+{#- What the published tables (models/publication) share: the geography rollup, the
     `all` total of a category and the ratio triple disclosure control needs. -#}
 
 {#- geo_level and geo_code of a row grouped by `rollup(<levels>)`, levels from the top
@@ -41,10 +41,11 @@
 {%- endmacro %}
 
 
-{#- What courses and outcomes share: courses grouped by the year of `year_of` (course_start or
-    course_end), the geography rollup RHF > health trust and every combination of the three
-    categories. course_categories() are the columns the course rows need, course_dimensions()
-    the grouped dimension columns, course_grouping() the matching group-by. -#}
+{#- What courses, outcomes and cooperation share: courses grouped by the year of `year_of`
+    (course_start or course_end), the geography rollup RHF > health trust and every combination
+    of the four categories (care_level, diagnosis_group, era, age_group). course_categories() are
+    the columns the course rows need, course_dimensions() the grouped dimension columns,
+    course_grouping() the matching group-by. -#}
 {% macro publication_course_categories() -%}
     rhf,
     -- a trust outside the health_trusts code list (rhf UNKNOWN in fct_treatment_courses)
@@ -53,7 +54,10 @@
     case when rhf = 'UNKNOWN' then 'UNKNOWN' else health_trust end as health_trust,
     coalesce(cast(care_level as varchar), 'UNKNOWN') as care_level,
     diagnosis_group,
-    era
+    era,
+    -- an age outside every band of codelists/age_groups.csv (missing in the mart) publishes
+    -- as UNKNOWN, like a missing care level: every course is in one category of each margin
+    coalesce(age_group, 'UNKNOWN') as age_group
 {%- endmacro %}
 
 {% macro publication_course_dimensions(year_of) -%}
@@ -61,11 +65,12 @@
     {{ publication_geo_columns(['rhf', 'health_trust']) }},
     {{ publication_category('care_level') }},
     {{ publication_category('diagnosis_group') }},
-    {{ publication_category('era') }}
+    {{ publication_category('era') }},
+    {{ publication_category('age_group') }}
 {%- endmacro %}
 
 {% macro publication_course_grouping(year_of) -%}
     year({{ year_of }}),
     {{ publication_geo_rollup(['rhf', 'health_trust']) }},
-    cube(care_level, diagnosis_group, era)
+    cube(care_level, diagnosis_group, era, age_group)
 {%- endmacro %}

@@ -8,6 +8,8 @@ Deliveries: the five monthly registers 2017-09..2018-06, except aareg_employment
 at 2018-05, so the data horizon is 2018-05 and first_month 2017-09. npr_episodes 2017-11 has a
 correction (v2 supersedes v1 and drops episode E-DROPPED); nav_sickleave 2017-12 v1 was
 rejected and its rows must not be used. Population: snapshots 2017-09 and 2018-01.
+The two cross-sector registers do not move the horizon: nav_measures is delivered 2017-09..2018-06,
+kpr_contacts 2017-09..2018-06 with 2018-04 rejected (so no accepted kpr_contacts month 2018-04).
 
 Run as a script to write a file: ``python tests/dbt/fixture_warehouse.py <path.duckdb>``.
 """
@@ -50,6 +52,8 @@ DELIVERIES = (
         ("population", "2017-09", 1, "accepted"),
         ("population", "2018-01", 1, "accepted"),
     ]
+    + [("nav_measures", p, 1, "accepted") for p in months("2017-09", "2018-06")]
+    + [("kpr_contacts", p, 1, "rejected" if p == "2018-04" else "accepted") for p in months("2017-09", "2018-06")]
 )
 
 # population rows: (period, person_id, birth_year, sex, municipality, death_date)
@@ -134,6 +138,30 @@ EMPLOYMENT = [
 ]
 
 
+# measure spells: (period, spell_id, person_id, measure_type, start, end)
+MEASURES = [
+    # M-1 starts in 2017-10 and ends in a later delivery: the newest delivered state wins
+    ("2017-10", "M-1", P1, "ARBTREN", D("2017-10-15"), None),
+    ("2018-01", "M-1", P1, "ARBTREN", D("2017-10-15"), D("2018-01-10")),
+    ("2018-02", "M-2", P4, "INDJOBSTOT", D("2018-02-01"), None),  # IPS
+    ("2017-12", "M-3", P3, "NOTLISTED", D("2017-12-01"), D("2017-12-20")),  # a code outside the list
+]
+
+# primary-care contacts: (period, contact_id, person_id, date, service, diagnosis_system, code)
+CONTACTS = [
+    ("2017-09", "K-1", P1, D("2017-09-20"), "GP", "ICPC2", "L03"),  # MSK
+    ("2018-01", "K-2", P1, D("2018-01-15"), "GP", "ICPC2", "P76"),  # MENTAL
+    ("2018-03", "K-3", P4, D("2018-03-10"), "MENTAL_HEALTH", "ICD10", "F321"),  # MENTAL
+    ("2018-01", "K-4", P4, D("2018-01-05"), "PHYSIO", "ICPC2", "L99X"),  # invalid ICPC-2: UNKNOWN
+    ("2017-10", "K-5", P3, D("2017-10-10"), "GP", "ICD10", "M54.5"),  # invalid ICD-10: UNKNOWN
+    ("2017-11", "K-6", P3, D("2017-11-01"), "GP", "ICPC2", "A04"),  # OTHER
+    ("2017-12", "K-7", P5, D("2017-12-01"), "HEALTHY_LIFE", None, None),  # missing: UNKNOWN
+    ("2017-12", "K-8", P5, D("2017-12-02"), "NOTLISTED", "ICPC2", "M54"),  # no chapter M: UNKNOWN
+    ("2017-12", "K-9", P5, D("2017-12-03"), "GP", "ICD10", "L03"),  # an ICD-10 L code: OTHER, not MSK
+    ("2018-04", "K-REJ", P4, D("2018-04-02"), "GP", "ICPC2", "L03"),  # rejected delivery: never used
+]
+
+
 def _lineage(register: str, period: str, version: int, row: int) -> tuple:
     return (f"{register}_{period}_v{version}", period, version, f"{register}.csv", row, None)
 
@@ -184,6 +212,8 @@ def create(path: Path) -> Path:
                 employment.append((person, "EMP1", D(period + "-01"), fte, 30000,
                                    *_lineage("aareg_employment", period, 1, len(employment) + 1)))
         insert("aareg_employment", employment)
+        insert("nav_measures", [(*r[1:], *_lineage("nav_measures", r[0], 1, i)) for i, r in enumerate(MEASURES, 1)])
+        insert("kpr_contacts", [(*r[1:], *_lineage("kpr_contacts", r[0], 1, i)) for i, r in enumerate(CONTACTS, 1)])
     finally:
         con.close()
     return path

@@ -15,7 +15,11 @@ states, sick-leave cases, treatment courses, including the choices made there):
 - "as known at the horizon": courses use only work-related episodes ending on or before the
   last day of the horizon month, sick-leave cases only certificates starting on or before it;
 - a decision or certificate whose end_date is before its start_date covers no day;
-- case_id = first certificate id, course_id = first episode id (ties by id).
+- case_id = first certificate id, course_id = first episode id (ties by id);
+- measure spells: the newest delivered state per spell_id; contacts: the newest delivered row per
+  contact_id; age group and the cooperation attributes of a course as docs/definitions.md says
+  (a window is judged only when its last month is not after the horizon and every month of it
+  has a delivery of its register).
 
 Plain loops, plain dates, no DuckDB.
 """
@@ -41,7 +45,8 @@ from workhealth.core.definitions import (
 
 SEEDS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
 MONTHLY = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
-REGISTERS = MONTHLY + ("population",)
+CROSS_SECTOR = ("nav_measures", "kpr_contacts")
+REGISTERS = MONTHLY + CROSS_SECTOR + ("population",)
 FOLDER = re.compile(r"^(?P<register>[a-z_]+)_(?P<period>\d{4}-\d{2})_v(?P<version>\d+)$")
 ICD10 = re.compile(r"[A-Z][0-9]{2}[0-9A-Z]{0,2}")
 HRB = frozenset({"UFOR", "AAP", "SYK"})
@@ -131,9 +136,13 @@ def load(archive: Path) -> dict:
             persons[r["person_id"]] = r
 
     periods = {reg: {p for p, _, _ in by_register[reg]} for reg in MONTHLY}
+    cross_periods = {reg: {p for p, _, _ in by_register[reg]} for reg in CROSS_SECTOR}
     return {
         "chosen": {f"{reg}_{per}_v{ver}" for (reg, per), (ver, _) in chosen.items()},
         "periods": periods,
+        "cross_periods": cross_periods,
+        "spells": list(newest("nav_measures", "spell_id").values()),
+        "contacts": list(newest("kpr_contacts", "contact_id").values()),
         "persons": persons,
         "episodes": list(newest("npr_episodes", "episode_id").values()),
         "certificates": list(newest("nav_sickleave", "certificate_id").values()),
@@ -310,5 +319,67 @@ def treatment_courses(data: dict, first: date, last: date, states: dict, cases: 
                 row[f"rtw_{k}m"] = None if state is None else state == "WORK"
             hrb = row[f"state_{HRB_FOLLOW_UP_MONTH}m"]
             row[f"hrb_{HRB_FOLLOW_UP_MONTH}m"] = None if hrb is None else hrb in HRB
+            person = data["persons"].get(pid)
+            row["age_group"] = age_group(person["birth_year"] if person else None, start)
             courses.append(row)
+    attributes = cooperation(courses, data, last)
+    for c in courses:
+        c.update(attributes[c["course_id"]])
     return courses
+
+
+# --------------------------------------------------------------------------- age group, cooperation
+def age_group(birth_year: str | None, course_start: date) -> str | None:
+    """The band of the age_groups seed holding year(course_start) - birth_year; None outside every band."""
+    if birth_year is None:
+        return None
+    age = course_start.year - int(birth_year)
+    for band in seed("age_groups"):
+        if int(band["min_age"]) <= age and (not band["max_age"] or age <= int(band["max_age"])):
+            return band["age_group"]
+    return None
+
+
+def cooperation(courses: list[dict], data: dict, last: date) -> dict[str, dict[str, bool | None]]:
+    """course_id -> the five cooperation attributes, each None when its window's last month is after
+    the horizon ``last`` or a month of the window has no delivery of its register."""
+    types = {r["measure_type"]: r for r in seed("nav_measure_types")}
+    events: dict[str, dict[str, list[date]]] = {a: defaultdict(list) for a in (
+        "nav_measure_6m", "ips_12m", "gp", "municipal_mental_health_after_3m")}
+    for r in data["spells"]:
+        t = types.get(r["measure_type"])
+        if t and t["work_oriented"] == "1":
+            events["nav_measure_6m"][r["person_id"]].append(d(r["start_date"]))
+        if t and t["ips"] == "1":
+            events["ips_12m"][r["person_id"]].append(d(r["start_date"]))
+    for r in data["contacts"]:
+        key = {"GP": "gp", "MENTAL_HEALTH": "municipal_mental_health_after_3m"}.get(r["service"])
+        if key:
+            events[key][r["person_id"]].append(d(r["contact_date"]))
+
+    def judged(register: str, start: date, end: date, dates: list[date]) -> bool | None:
+        month = month_start(start)
+        if month_start(end) > last:
+            return None
+        while month <= end:
+            if f"{month:%Y-%m}" not in data["cross_periods"][register]:
+                return None
+            month = add_months(month, 1)
+        return any(start <= x <= end for x in dates)
+
+    out = {}
+    for c in courses:
+        pid, start, end = c["person_id"], c["course_start"], c["course_end"]
+        after = (end + timedelta(days=1), month_last_day(add_months(month_start(end), 3)))
+        out[c["course_id"]] = {
+            "nav_measure_6m": judged("nav_measures", start, month_last_day(add_months(month_start(end), 6)),
+                                     events["nav_measure_6m"].get(pid, [])),
+            "ips_12m": judged("nav_measures", start, month_last_day(add_months(month_start(end), 12)),
+                              events["ips_12m"].get(pid, [])),
+            "gp_before_3m": judged("kpr_contacts", add_months(month_start(start), -3),
+                                   month_start(start) - timedelta(days=1), events["gp"].get(pid, [])),
+            "gp_after_3m": judged("kpr_contacts", *after, events["gp"].get(pid, [])),
+            "municipal_mental_health_after_3m": judged(
+                "kpr_contacts", *after, events["municipal_mental_health_after_3m"].get(pid, [])),
+        }
+    return out

@@ -128,6 +128,51 @@ def test_treatment_courses(con):
     ]  # E-DROPPED removed by the correction; E-501 ends after the horizon; E-401/E-402 not work-related
 
 
+def test_course_age_group_and_cooperation(con):
+    """age_group and the cooperation attributes (fixture_warehouse: nav_measures 2017-09..2018-06,
+    kpr_contacts without an accepted 2018-04, first month 2017-09, horizon 2018-05)."""
+    got = rows(con, "select course_id, age_group, nav_measure_6m, ips_12m, gp_before_3m, gp_after_3m, "
+                    "municipal_mental_health_after_3m from marts.fct_treatment_courses order by course_id")
+    assert got == [
+        # 2017 - 1980 = 37; measure window ends 2018-06 (after the horizon); GP window before starts
+        # 2017-07 (before kpr_contacts' first month); GP K-2 on 2018-01-15 in 2018-01-01..2018-03-31
+        ("E-101", "30-49", None, None, None, True, False),
+        # M-1 (work-oriented) starts 2017-10-15 in 2017-10-05..2018-04-30; IPS window ends 2018-10
+        ("E-201", "30-49", True, None, None, True, False),
+        # 2017 - 1990 = 27; M-2 (IPS, so work-oriented) 2018-02-01 in 2017-11-01..2018-05-31; only a
+        # PHYSIO contact after; the MENTAL_HEALTH contact 2018-03-10 is after 2018-02-28
+        ("E-301", "16-29", True, None, None, False, False),
+        # window after 2018-02-01..2018-04-30 holds the rejected kpr_contacts month 2018-04
+        ("E-302", "16-29", None, None, False, None, None),
+    ]
+
+
+def test_measure_spells(con):
+    got = rows(con, "select spell_id, person_id, measure_type, start_date, end_date, work_oriented, ips, "
+                    "is_measure_type_listed, delivery_period from marts.fct_measure_spells order by spell_id")
+    assert got == [
+        ("M-1", P1, "ARBTREN", D("2017-10-15"), D("2018-01-10"), True, False, True, "2018-01"),  # newest state
+        ("M-2", P4, "INDJOBSTOT", D("2018-02-01"), None, True, True, True, "2018-02"),
+        ("M-3", P3, "NOTLISTED", D("2017-12-01"), D("2017-12-20"), False, False, False, "2017-12"),
+    ]
+
+
+def test_primary_care_contacts(con):
+    got = rows(con, "select contact_id, service, diagnosis_system, diagnosis_code, diagnosis_group, is_service_listed "
+                    "from marts.fct_primary_care_contacts order by contact_id")
+    assert got == [
+        ("K-1", "GP", "ICPC2", "L03", "MSK", True),
+        ("K-2", "GP", "ICPC2", "P76", "MENTAL", True),
+        ("K-3", "MENTAL_HEALTH", "ICD10", "F321", "MENTAL", True),
+        ("K-4", "PHYSIO", "ICPC2", "L99X", "UNKNOWN", True),
+        ("K-5", "GP", "ICD10", "M54.5", "UNKNOWN", True),
+        ("K-6", "GP", "ICPC2", "A04", "OTHER", True),
+        ("K-7", "HEALTHY_LIFE", None, None, "UNKNOWN", True),
+        ("K-8", "NOTLISTED", "ICPC2", "M54", "UNKNOWN", False),
+        ("K-9", "GP", "ICD10", "L03", "OTHER", True),
+    ]  # K-REJ came in a rejected delivery
+
+
 def test_trajectories(con):
     got = rows(con, "select course_id, count(*), min(month_offset), max(month_offset) "
                     "from marts.fct_course_trajectories group by 1 order by 1")
@@ -149,8 +194,9 @@ def test_marts_agree_with_reference_implementation(con):
 
 
 @pytest.mark.skipif(not CODELISTS.is_dir(), reason=f"spec code lists not found at {CODELISTS} (../shared absent)")
-@pytest.mark.parametrize("name", ["care_levels", "counties", "diagnosis_groups", "health_trusts", "regions",
-                                  "work_related_procedures", "work_units"])
+@pytest.mark.parametrize("name", ["age_groups", "care_levels", "counties", "diagnosis_groups", "health_trusts",
+                                  "kpr_services", "nav_measure_types", "regions", "work_related_procedures",
+                                  "work_units"])
 def test_seed_equals_spec_codelist(name):
     """The seed is a byte-for-byte copy of the specification's code list. That specification
     sits next to the repository on the development machine (``../shared``), not in it, so in a

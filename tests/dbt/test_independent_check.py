@@ -4,7 +4,7 @@ One generated inbox (scale 0.002, 2016-07..2018-12, so both eras, with a v2 corr
 middle npr_episodes month) is ingested and built with dbt once per module. The expected
 person-month states, sick-leave cases and treatment courses are then recomputed in plain
 Python (``independent.py``) from the archived ``.csv.gz`` files only, following
-docs/definitions.md (horizon, states, cases, courses), and compared with
+docs/definitions.md (horizon, states, cases, courses, age group, cooperation), and compared with
 ``marts.*`` (DuckDB is used only to read the marts).
 """
 
@@ -25,8 +25,9 @@ COURSE_COLUMNS = (
     "course_id", "person_id", "health_trust", "rhf", "course_start", "course_end", "n_episodes", "care_level",
     "main_diagnosis", "diagnosis_group", "era", "referral_date", "waiting_days", "on_sick_leave_at_start",
     "sick_leave_days_at_start", "sick_leave_case_id", *(f"state_{k}m" for k in FOLLOW_UP_MONTHS),
-    *(f"rtw_{k}m" for k in FOLLOW_UP_MONTHS), "hrb_12m",
+    *(f"rtw_{k}m" for k in FOLLOW_UP_MONTHS), "hrb_12m", "age_group",
 )
+COOPERATION = ("nav_measure_6m", "ips_12m", "gp_before_3m", "gp_after_3m", "municipal_mental_health_after_3m")
 CASE_COLUMNS = ("case_id", "person_id", "case_start", "case_end", "n_certificates", "diagnosis_system",
                 "diagnosis_code")
 
@@ -68,7 +69,7 @@ def built(tmp_path_factory):
             marts = {
                 "person_month": {(r["person_id"], r["month"], r["state"])
                                  for r in rows("select person_id, month, state from marts.fct_person_month")},
-                "courses": rows(f"select {', '.join(COURSE_COLUMNS)} from marts.fct_treatment_courses"),
+                "courses": rows(f"select {', '.join(COURSE_COLUMNS + COOPERATION)} from marts.fct_treatment_courses"),
                 "cases": rows(f"select {', '.join(CASE_COLUMNS)} from marts.fct_sick_leave_cases"),
                 "geography": {r["person_id"]: (r["county"], r["rhf_of_residence"])
                               for r in rows("select person_id, county, rhf_of_residence from marts.dim_person")},
@@ -173,6 +174,31 @@ def test_treatment_courses(built, expected):
     assert any(c["state_12m"] is not None for c in want) and any(c["state_3m"] is None for c in want)
     assert any(c["on_sick_leave_at_start"] for c in want)
     diffs = _diff_rows("fct_treatment_courses", "course_id", marts["courses"], want, COURSE_COLUMNS)
+    assert not diffs, _message(diffs)
+
+
+# --------------------------------------------------------------------------- age group and cooperation
+def test_age_groups(built, expected):
+    """age_group = the age_groups band of year(course_start) - birth_year, row for row."""
+    _, marts, _ = built
+    want = expected["courses"]
+    assert {c["age_group"] for c in want} >= {"16-29", "30-49", "50-66"}
+    diffs = _diff_rows("fct_treatment_courses", "course_id", marts["courses"], want, ("age_group",))
+    assert not diffs, _message(diffs)
+
+
+def test_cooperation_attributes(built, expected):
+    """The five cooperation attributes, row for row; the generated inbox holds both cross-sector
+    registers for every month, so each attribute is known for some courses, true for some and
+    missing near the horizon (and gp_before_3m in the first three months)."""
+    _, marts, _ = built
+    want = expected["courses"]
+    assert expected["data"]["spells"] and expected["data"]["contacts"], "the inbox has no cross-sector registers"
+    for column in COOPERATION:
+        values = {c[column] for c in want}
+        assert None in values and False in values, (column, values)
+    assert any(c["gp_after_3m"] for c in want) and any(c["nav_measure_6m"] for c in want)
+    diffs = _diff_rows("fct_treatment_courses", "course_id", marts["courses"], want, COOPERATION)
     assert not diffs, _message(diffs)
 
 

@@ -17,20 +17,28 @@ from workhealth.publish.indicators import STATES
 
 TRUSTS = {"T0": "R1", "T1": "R1", "T2": "R1", "T3": "R2", "T4": "R3"}  # R2 and R3 have one trust
 GROUPS = ("MSK", "MENTAL", "OTHER", "UNKNOWN")
+#: The age groups of the marts (codelists/age_groups.csv); None: an age outside every band.
+AGE_GROUPS = ("16-29", "30-49", "50-66", "67+", None)
+#: The cooperation attributes, written out (not imported: the tests check the spec against them).
+COOPERATION = ("nav_measure_6m", "ips_12m", "gp_before_3m", "gp_after_3m", "municipal_mental_health_after_3m")
 COUNTS = {"courses": ("n_courses", "n_patients"), "outcomes": ("n_followed_3m", "n_followed_6m", "n_followed_12m"),
+          "cooperation": ("n_courses",) + tuple(f"n_known_{a}" for a in COOPERATION),
           "trajectories": ("n",)}
 RATIOS = {  # ratio -> its unit count column
     "courses": {"share_on_sick_leave_at_start": "n_courses"},
     "outcomes": {"rtw_rate_3m": "n_followed_3m", "rtw_rate_6m": "n_followed_6m", "rtw_rate_12m": "n_followed_12m",
                  "hrb_rate_12m": "n_followed_12m"},
+    "cooperation": {f"share_{a}": f"n_known_{a}" for a in COOPERATION},
     "trajectories": {f"share_{s}": "n" for s in STATES},
 }
-CATEGORIES = {"courses": ("care_level", "diagnosis_group", "era"), "outcomes": ("care_level", "diagnosis_group", "era"),
+_COURSE_CATEGORIES = ("care_level", "diagnosis_group", "era", "age_group")
+CATEGORIES = {"courses": _COURSE_CATEGORIES, "outcomes": _COURSE_CATEGORIES, "cooperation": _COURSE_CATEGORIES,
               "trajectories": ("diagnosis_group",)}
 
 
 def course_frame(rows: list[dict]) -> pd.DataFrame:
-    """Fill a list of partial course dicts into marts.fct_treatment_courses rows."""
+    """Fill a list of partial course dicts into marts.fct_treatment_courses rows. ``coop``: the
+    five cooperation attributes (True, False or None = missing), by default all False."""
     out = []
     for i, r in enumerate(rows):
         year = r.get("year", 2017)
@@ -46,7 +54,9 @@ def course_frame(rows: list[dict]) -> pd.DataFrame:
             state_3m=s3, state_6m=s6, state_12m=s12,
             rtw_3m=None if s3 is None else s3 == "WORK", rtw_6m=None if s6 is None else s6 == "WORK",
             rtw_12m=None if s12 is None else s12 == "WORK",
-            hrb_12m=None if s12 is None else s12 in ("UFOR", "AAP", "SYK")))
+            hrb_12m=None if s12 is None else s12 in ("UFOR", "AAP", "SYK"),
+            age_group=r.get("age", "30-49"),
+            **dict(zip(COOPERATION, r.get("coop", (False,) * len(COOPERATION))))))
     return pd.DataFrame(out)
 
 
@@ -62,7 +72,7 @@ def trajectory_frame(courses: pd.DataFrame, rng: np.random.Generator) -> pd.Data
 
 #: The in-memory database's name: the catalog dbt writes into the compiled SQL (the file's stem).
 CATALOG = "micro"
-PUBLICATION_MODELS = ("pub_courses", "pub_outcomes", "pub_trajectories")
+PUBLICATION_MODELS = ("pub_courses", "pub_outcomes", "pub_cooperation", "pub_trajectories")
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,7 +107,9 @@ def marts_connection(courses: pd.DataFrame, trajectories: pd.DataFrame) -> duckd
         on_sick_leave_at_start, cast(sick_leave_days_at_start as integer) as sick_leave_days_at_start,
         cast(state_3m as varchar) as state_3m, cast(state_6m as varchar) as state_6m,
         cast(state_12m as varchar) as state_12m, cast(rtw_3m as boolean) as rtw_3m, cast(rtw_6m as boolean) as rtw_6m,
-        cast(rtw_12m as boolean) as rtw_12m, cast(hrb_12m as boolean) as hrb_12m from c""")
+        cast(rtw_12m as boolean) as rtw_12m, cast(hrb_12m as boolean) as hrb_12m,
+        cast(age_group as varchar) as age_group, """
+        + ", ".join(f"cast({a} as boolean) as {a}" for a in COOPERATION) + " from c")
     con.execute("""create table marts.fct_course_trajectories as
         select course_id, cast(month_offset as integer) as month_offset, cast(state as varchar) as state from t""")
     con.execute("create schema publication")
@@ -125,7 +137,8 @@ def publish_tables(courses: pd.DataFrame, trajectories: pd.DataFrame):
 
 def margin_groups(df: pd.DataFrame, table: str) -> list[list[int]]:
     """Row positions of every margin equation [total, parts...], derived from the dimension values."""
-    dims = [c for c in ("year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era", "month_offset")
+    dims = [c for c in ("year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era", "age_group",
+                        "month_offset")
             if c in df.columns]
     rows = {tuple(r): i for i, r in enumerate(df[dims].itertuples(index=False, name=None))}
     groups: dict[tuple, list[int]] = {}
@@ -182,10 +195,26 @@ def given_by_zeros(unknown: np.ndarray, values: np.ndarray, groups: list[list[in
     return set(determined(unknown, zero_groups, block))
 
 
+_DETERMINED: dict = {}
+
+
 def determined(unknown: np.ndarray, groups: list[list[int]], block: np.ndarray) -> list[int]:
     """Unknown cells fixed by the margin equations: a cell is determined iff its unit vector lies
     in the row space of the equations restricted to the unknown cells. Per block (year, month
-    offset): equations never cross blocks."""
+    offset): equations never cross blocks. (Remembered per unknown pattern and equations: many
+    quantities of a table share a pattern.)"""
+    from workhealth.publish.disclosure import _one_blas_thread
+
+    key = (unknown.tobytes(), block.tobytes(), tuple(map(tuple, groups)))
+    if key not in _DETERMINED:
+        if len(_DETERMINED) > 64:
+            _DETERMINED.clear()
+        with _one_blas_thread():  # numpy's OpenBLAS threads are slow on a busy machine
+            _DETERMINED[key] = _determined(unknown, groups, block)
+    return list(_DETERMINED[key])
+
+
+def _determined(unknown: np.ndarray, groups: list[list[int]], block: np.ndarray) -> list[int]:
     found = []
     for b in np.unique(block[unknown]):
         eqs = [g for g in groups if block[g[0]] == b and unknown[g].any()]

@@ -23,7 +23,7 @@ def _row(df, **dims):
     return df[sel].iloc[0]
 
 
-TOTALS = dict(care_level="all", diagnosis_group="all", era="all")
+TOTALS = dict(care_level="all", diagnosis_group="all", era="all", age_group="all")
 
 
 def test_small_rhf_is_primary_and_its_sibling_secondary():

@@ -13,7 +13,7 @@ from conftest import END, START
 
 pytestmark = pytest.mark.slow  # the built warehouse (publish/conftest.py)
 
-MODELS = ("pub_courses", "pub_outcomes", "pub_trajectories", "pub_release_period")
+MODELS = ("pub_courses", "pub_outcomes", "pub_cooperation", "pub_trajectories", "pub_release_period")
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,38 @@ def test_release_period_is_the_data_horizon(con):
     person_months = con.execute("select strftime(min(month), '%Y-%m'), strftime(max(month), '%Y-%m') "
                                 "from marts.fct_person_month").fetchall()
     assert period == person_months == [(START, END)]
+
+
+def test_cooperation_and_age_groups_recomputed_from_the_mart(con):
+    """pub_cooperation and the age_group rows of pub_courses/pub_outcomes, recomputed in pandas
+    from marts.fct_treatment_courses (per year and age group, other categories all, Norway)."""
+    from workhealth.publish import indicators
+
+    tables = indicators.compute(con)
+    marts = con.execute("select * from marts.fct_treatment_courses").df()
+    marts["age_group"] = marts["age_group"].fillna("UNKNOWN")
+    assert set(tables["cooperation"].filter(like="n_known_").columns) == {
+        f"n_known_{a}" for a in indicators.COOPERATION_ATTRIBUTES}, "the spec and the model list the same attributes"
+    bands = {r[0] for r in con.execute("select age_group from codelists.age_groups").fetchall()}
+
+    def national(df):
+        return df[(df.geo_level == "country") & (df.care_level == "all") & (df.diagnosis_group == "all")
+                  & (df.era == "all") & (df.age_group != "all")].set_index(["year", "age_group"])
+
+    coop, courses, outcomes = (national(tables[t]) for t in ("cooperation", "courses", "outcomes"))
+    assert set(coop.index.get_level_values("age_group")) - {"UNKNOWN"} <= bands
+    assert len(set(coop.index.get_level_values("age_group")) & bands) >= 2
+    for (year, age), g in marts.groupby([marts.course_start.dt.year, "age_group"]):
+        row = coop.loc[(year, age)]
+        assert row["n_courses"] == len(g) == courses.loc[(year, age), "n_courses"]
+        for a in indicators.COOPERATION_ATTRIBUTES:
+            known = g[a].dropna()
+            assert row[f"n_known_{a}"] == len(known), (year, age, a)
+            if len(known):
+                assert abs(row[f"share_{a}"] - known.astype(float).mean()) < 1e-12, (year, age, a)
+            else:
+                assert row[f"share_{a}"] != row[f"share_{a}"], "no share over 0 units"
+    for (year, age), g in marts.groupby([marts.course_end.dt.year, "age_group"]):
+        assert outcomes.loc[(year, age), "n_followed_12m"] == g["state_12m"].notna().sum()
+    # cooperation attributes are missing at the horizon's end, known for some courses
+    assert tables["cooperation"]["n_known_gp_after_3m"].max() > 0

@@ -42,11 +42,15 @@ def _marts(warehouse: Path, sql: str) -> pd.DataFrame:
         con.close()
 
 
-def test_release_has_the_three_tables_as_csv_and_parquet_with_exact_columns(release):
+def test_release_has_every_table_as_csv_and_parquet_with_exact_columns(release):
     from workhealth.publish.indicators import TABLES
 
     s, result = release
     assert result.created and result.path == s.out / "releases" / result.release_id
+    assert [t.name for t in TABLES] == ["courses", "outcomes", "cooperation", "trajectories"]
+    meta = json.loads((result.path / "metadata.json").read_text())
+    assert list(meta["tables"]) == [t.name for t in TABLES], "metadata lists every table"
+    assert meta["tables"]["cooperation"]["files"] == ["cooperation.csv", "cooperation.parquet"]
     for spec in TABLES:
         csv_text = (result.path / f"{spec.name}.csv").read_text(encoding="utf-8")
         header = csv_text.splitlines()[0].split(";")
@@ -62,7 +66,8 @@ def test_release_has_the_three_tables_as_csv_and_parquet_with_exact_columns(rele
                 "empty iff flagged"
             assert (empty == parquet[m.name].isna()).all()
             assert not csv[m.name].str.contains(",").any(), "decimal mark is '.'"
-        # trajectories go down to the RHF only; courses and outcomes also by health trust
+        # trajectories go down to the RHF only, without age groups; the others also by health trust
+        assert ("age_group" in header) == (spec.name != "trajectories")
         levels = set(csv["geo_level"])
         assert levels == ({"country", "rhf"} if spec.name == "trajectories" else {"country", "rhf", "health_trust"})
     assert set(pd.read_csv(result.path / "trajectories.csv", sep=";")["month_offset"]) == set(range(-12, 25))
@@ -105,19 +110,21 @@ def test_metadata_names_deliveries_horizon_definitions_quality_and_rules(release
 
 
 def _expected_courses(courses: pd.DataFrame) -> pd.DataFrame:
-    """Recompute the courses table unsuppressed with pandas: each course counted in all 24 cells."""
+    """Recompute the courses table unsuppressed with pandas: each course counted in all 48 cells."""
     import itertools
 
     rows = []
     for c in courses.itertuples():
         for geo in (("country", "NO"), ("rhf", c.rhf), ("health_trust", c.health_trust)):
-            for mask in itertools.product((0, 1), repeat=3):
-                cats = [str(v) if keep else "all" for v, keep in zip((c.care_level, c.diagnosis_group, c.era), mask)]
+            age = "UNKNOWN" if pd.isna(c.age_group) else c.age_group
+            for mask in itertools.product((0, 1), repeat=4):
+                cats = [str(v) if keep else "all"
+                        for v, keep in zip((c.care_level, c.diagnosis_group, c.era, age), mask)]
                 rows.append((c.course_start.year, *geo, *cats, c.person_id, c.on_sick_leave_at_start,
                              c.sick_leave_days_at_start, c.waiting_days))
     df = pd.DataFrame(rows, columns=["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era",
-                                     "person_id", "sick", "sick_days", "waiting"])
-    return df.groupby(["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era"]).agg(
+                                     "age_group", "person_id", "sick", "sick_days", "waiting"])
+    return df.groupby(["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era", "age_group"]).agg(
         n_courses=("person_id", "size"), n_patients=("person_id", "nunique"),
         share_on_sick_leave_at_start=("sick", "mean"), median_sick_leave_days_at_start=("sick_days", "median"),
         median_waiting_days=("waiting", "median")).reset_index()
@@ -127,8 +134,9 @@ def test_published_values_equal_an_independent_recount(release):
     s, result = release
     courses = _marts(s.warehouse, "select * from marts.fct_treatment_courses")
     expected = _expected_courses(courses)
-    published = pd.read_csv(result.path / "courses.csv", sep=";", dtype={"care_level": str})
-    keys = ["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era"]
+    published = pd.read_csv(result.path / "courses.csv", sep=";", dtype={"care_level": str, "age_group": str},
+                            keep_default_na=False, na_values=[""])
+    keys = ["year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era", "age_group"]
     assert sorted(map(tuple, published[keys].astype(str).values)) == sorted(map(tuple, expected[keys].astype(str).values)), \
         "a row for exactly every combination with at least one course"
     merged = published.merge(expected, on=keys, suffixes=("", "_expected"))
@@ -140,7 +148,7 @@ def test_published_values_equal_an_independent_recount(release):
         assert (merged.loc[sel, col] - merged.loc[sel, f"{col}_expected"].astype(float)).abs().max() < 1e-4, col
     assert shown > 0, "something is published"
     nat = merged[(merged.geo_level == "country") & (merged.care_level == "all") & (merged.diagnosis_group == "all")
-                 & (merged.era == "all")]
+                 & (merged.era == "all") & (merged.age_group == "all")]
     assert (nat["n_courses"] == nat["n_courses_expected"]).all(), "national totals per year are published"
 
 

@@ -35,7 +35,7 @@ def test_unknown_trust_publishes_as_unknown_under_the_unknown_rhf():
     for name, table in raw.items():
         assert "ZZ" not in set(table["geo_code"]), name
     totals = raw["courses"][(raw["courses"].care_level == "all") & (raw["courses"].diagnosis_group == "all")
-                            & (raw["courses"].era == "all")].set_index(["geo_level", "geo_code"])["n_courses"]
+                            & (raw["courses"].era == "all") & (raw["courses"].age_group == "all")].set_index(["geo_level", "geo_code"])["n_courses"]
     assert totals[("health_trust", "UNKNOWN")] == totals[("rhf", "UNKNOWN")] == 3
     assert totals[("country", "NO")] == totals.xs("rhf").sum() == len(micro)
     assert "UNKNOWN" in set(raw["trajectories"]["geo_code"])
@@ -43,6 +43,6 @@ def test_unknown_trust_publishes_as_unknown_under_the_unknown_rhf():
     # the UNKNOWN RHF's 3 courses are suppressed, and not recoverable as country minus the other RHFs
     pub = published["courses"]
     cells = pub[(pub.care_level == "all") & (pub.diagnosis_group == "all") & (pub.era == "all")
-                & (pub.geo_level.isin(["country", "rhf"]))].set_index("geo_code")
+                & (pub.age_group == "all") & (pub.geo_level.isin(["country", "rhf"]))].set_index("geo_code")
     assert pd.isna(cells.loc["UNKNOWN", "n_courses"]) and cells.loc["UNKNOWN", "n_courses_flag"] == "primary"
     assert cells["n_courses"].isna().sum() >= 2

@@ -51,7 +51,7 @@ def test_every_check_has_a_severity_and_the_required_criticals_exist():
     assert checks["national_invalid_main_diagnosis_share"].kwargs["max_value"] == 0.20
     for key_check in ("person_month_key_unique", "treatment_course_key_unique", "course_trajectory_key_unique",
                       "sick_leave_case_key_unique", "person_key_unique", "coding_quality_key_unique",
-                      "one_state_per_person_month"):
+                      "measure_spell_key_unique", "primary_care_contact_key_unique", "one_state_per_person_month"):
         assert checks[key_check].severity == "critical", key_check
     assert checks["trust_work_unit_coding_gap"].severity == "warning"
 
@@ -63,7 +63,8 @@ def test_the_warehouse_wide_checks_are_the_mart_keys_and_the_person_month_states
     assert {name for name, scope in scopes.items() if scope == "warehouse"} == {
         "person_month_key_unique", "treatment_course_key_unique", "course_trajectory_key_unique",
         "sick_leave_case_key_unique", "person_key_unique", "coding_quality_key_unique",
-        "one_state_per_person_month", "states_in_their_set"}
+        "measure_spell_key_unique", "primary_care_contact_key_unique", "one_state_per_person_month",
+        "states_in_their_set"}
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -38,6 +38,12 @@ def rows(register: str, n: int, period: str = "2024-03", start: int = 0) -> list
         elif register == "aareg_employment":
             out.append(dict(person_id=pid(i), employer_id=f"EMP{i % 97:05d}", month=period, fte_pct="80.5",
                             earnings_nok="45000"))
+        elif register == "nav_measures":
+            out.append(dict(spell_id=f"T{i:08d}", person_id=pid(i), measure_type="INDJOBSTOT" if i % 2 else "ARBTREN",
+                            start_date=day, end_date=""))
+        elif register == "kpr_contacts":
+            out.append(dict(contact_id=f"K{i:08d}", person_id=pid(i), contact_date=day, service="GP",
+                            diagnosis_system="ICPC2", diagnosis_code="P76" if i % 2 else "L03"))
         elif register == "population":
             out.append(dict(person_id=pid(i), birth_year="1980", sex=str(1 + i % 2), municipality="0301",
                             death_date=""))

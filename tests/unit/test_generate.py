@@ -19,7 +19,7 @@ from workhealth.core import codelists, identity
 from workhealth.generate import DEFECTS, generate
 from workhealth.generate import calibration as P
 from workhealth.generate.cli import generate_command
-from workhealth.core.registers import MONTHLY_REGISTERS, PERSON_ID_PATTERN, REGISTERS
+from workhealth.core.registers import CROSS_SECTOR_REGISTERS, MONTHLY_REGISTERS, PERSON_ID_PATTERN, REGISTERS
 
 WORK_CODES = {r["code"] for r in codelists.load("work_related_procedures")}
 CATEGORIES = {r["category"] for r in codelists.load("icd10_categories")}
@@ -139,6 +139,9 @@ def _check_delivery(folder: Path, d: dict) -> None:
         assert all(re.fullmatch(r"\d{4}", r["municipality"]) and r["municipality"][:2] in COUNTIES for r in rows)
     if register == "npr_episodes":
         assert {r["health_trust"] for r in rows} <= TRUSTS
+    if register == "kpr_contacts":  # coded contacts carry a system; ICPC-2 codes look like one
+        assert all(r["diagnosis_system"] for r in rows if r["diagnosis_code"])
+        assert all(re.fullmatch(r"[A-Z][0-9A-Z.]{1,4}", r["diagnosis_code"]) for r in rows if r["diagnosis_code"])
     # no value anywhere is a national identity number
     for r in rows:
         for v in r.values():
@@ -151,7 +154,7 @@ def test_every_delivery_follows_the_contract(tmp_path):
     names = {d["delivery"] for d in summary["deliveries"]}
     assert names == {p.name for p in tmp_path.iterdir()}
     months = ["2017-12", "2018-01", "2018-02"]
-    assert names == {f"{r}_{m}_v1" for r in MONTHLY_REGISTERS for m in months} | {
+    assert names == {f"{r}_{m}_v1" for r in MONTHLY_REGISTERS + CROSS_SECTOR_REGISTERS for m in months} | {
         "population_2017-12_v1", "population_2018-01_v1"}
     for d in summary["deliveries"]:
         assert d["defects"] == []
@@ -194,7 +197,8 @@ def test_volumes_scale_linearly(tmp_path):
     assert 0.8e6 * 0.003 <= a["npr_episodes"] <= 1.2e6 * 0.003
     assert 140e3 * 0.003 <= a["nav_sickleave"] <= 220e3 * 0.003
     assert 2.8e6 * 0.003 <= a["aareg_employment"] <= 3.6e6 * 0.003
-    for register in ("population", "npr_episodes", "nav_sickleave", "aareg_employment", "nav_aap"):
+    assert 1.0e6 * 0.003 <= a["kpr_contacts"] <= 1.6e6 * 0.003  # the largest monthly register
+    for register in ("population", "npr_episodes", "nav_sickleave", "aareg_employment", "nav_aap", "kpr_contacts"):
         assert 1.6 <= b[register] / a[register] <= 2.4, register
 
 
@@ -315,6 +319,117 @@ def test_return_to_work_better_for_msk_than_mental(tmp_path):
         FROM k WHERE grp IS NOT NULL GROUP BY 1""").fetchall()
     rate = {g: r for g, r, _ in rows}
     assert rate["MSK"] > rate["MENTAL"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the cross-sector registers: KPR contacts and NAV measure spells
+# ---------------------------------------------------------------------------------------------
+
+IPS = "('INDJOBSTOT', 'IPSUNG')"
+
+
+def test_primary_care_contacts_volumes_services_and_codes(db):
+    per_month = db.execute("""SELECT substr(contact_date, 1, 7), count(*) FILTER (WHERE service = 'GP'), count(*)
+                              FROM kpr_contacts GROUP BY 1""").fetchall()
+    assert len(per_month) == 36
+    # about a million GP contacts a month at scale 1 (here 0.002), the largest part of the register
+    assert all(0.8e6 * 0.002 <= gp <= 1.25e6 * 0.002 and gp > 0.6 * n for _, gp, n in per_month)
+    services = dict(db.execute("SELECT service, count(*) FROM kpr_contacts GROUP BY 1").fetchall())
+    assert services["GP"] > services["PHYSIO"] > services["EMERGENCY"] > services["MENTAL_HEALTH"] > \
+        services["HEALTHY_LIFE"] > 0
+    chapters = db.execute("""SELECT left(diagnosis_code, 1), count(*) FROM kpr_contacts
+                             WHERE service = 'GP' AND diagnosis_system = 'ICPC2' GROUP BY 1 ORDER BY 2 DESC""").fetchall()
+    assert [c for c, _ in chapters[:2]] == ["L", "P"] and len(chapters) >= 12
+    systems = dict(db.execute("SELECT diagnosis_system, count(*) FROM kpr_contacts GROUP BY 1").fetchall())
+    assert systems["ICPC2"] > 20 * systems["ICD10"] > 0
+
+
+def test_gp_contact_on_or_just_before_most_certificates(db):
+    share = dict(db.execute("""
+        SELECT s.diagnosis_system, avg((EXISTS (SELECT 1 FROM kpr_contacts k WHERE k.person_id = s.person_id
+               AND k.service = 'GP' AND k.contact_date::date BETWEEN greatest(s.start_date::date - 3,
+               date_trunc('month', s.start_date::date)::date) AND s.start_date::date))::int)
+        FROM nav_sickleave s GROUP BY 1""").fetchall())
+    assert share["ICPC2"] > 0.85  # written by the GP at a consultation
+    assert share["ICD10"] < 0.5   # written by a specialist
+
+
+def test_measure_spells_volumes_sources_and_reappearance(db):
+    n, ips, ended = db.execute(f"""SELECT count(DISTINCT spell_id), count(DISTINCT spell_id) FILTER (WHERE measure_type
+                                   IN {IPS}), count(DISTINCT spell_id) FILTER (WHERE end_date IS NOT NULL)
+                                   FROM nav_measures""").fetchone()
+    assert 0.7 * 4000 * 0.002 * 36 <= n <= 1.3 * 4000 * 0.002 * 36  # a few thousand a month at scale 1
+    assert 0.04 < ips / n < 0.2 and ended > n / 2
+    # a spell is delivered when it starts and again, with its end_date, in the month it ends
+    rows = db.execute("""SELECT spell_id, regexp_extract(filename, '_([0-9]{4}-[0-9]{2})_v', 1) AS p,
+                                substr(start_date, 1, 7) s, substr(end_date, 1, 7) e FROM nav_measures""").fetchall()
+    first: dict[str, str] = {}
+    for sid, p, start, end in sorted(rows, key=lambda r: r[1]):
+        first.setdefault(sid, p)
+        assert start <= p and (end is None or end == p)
+    assert all(first[sid] == s for sid, _, s, _ in rows)  # first delivered in the start month
+    reappear = db.execute("""SELECT count(*) FROM (SELECT spell_id FROM nav_measures GROUP BY 1
+                             HAVING count(*) > 1 AND count(end_date) = 1)""").fetchone()[0]
+    assert reappear > 50
+    # mostly for persons on AAP at the spell's start
+    on_aap = db.execute("""SELECT avg((EXISTS (SELECT 1 FROM nav_aap a WHERE a.person_id = m.person_id
+                                   AND a.start_date <= m.start_date AND (a.end_date IS NULL OR a.end_date >= m.start_date)))::int)
+                           FROM (SELECT DISTINCT spell_id, person_id, start_date FROM nav_measures) m""").fetchone()[0]
+    assert on_aap > 0.5
+
+
+def test_ips_mostly_for_mental_disorders_and_ips_ung_only_for_the_young(db):
+    share = dict(db.execute(f"""
+        WITH m AS (SELECT DISTINCT spell_id, person_id, measure_type FROM nav_measures),
+        mental AS (SELECT person_id FROM kpr_contacts WHERE service = 'MENTAL_HEALTH'
+                   UNION SELECT person_id FROM nav_sickleave WHERE left(diagnosis_code, 1) IN ('P', 'F'))
+        SELECT measure_type IN {IPS}, avg((person_id IN (SELECT person_id FROM mental))::int) FROM m GROUP BY 1
+    """).fetchall())
+    assert share[True] > 0.6 and share[True] > share[False] + 0.15
+    ages = db.execute("""SELECT measure_type, year(m.start_date::date) - p.birth_year::int AS age FROM nav_measures m
+                         JOIN (SELECT person_id, any_value(birth_year) AS birth_year FROM population GROUP BY 1) p
+                         USING (person_id) WHERE measure_type IN ('IPSUNG', 'INDJOBSTOT')""").fetchall()
+    ung = [a for t, a in ages if t == "IPSUNG"]
+    assert ung and all(16 <= a <= 29 for a in ung)
+    assert any(a >= 30 for t, a in ages if t == "INDJOBSTOT")
+
+
+def test_municipal_mental_health_contacts_are_for_mental_disorders(db):
+    share = dict(db.execute("""
+        WITH mental AS (SELECT person_id FROM nav_sickleave WHERE left(diagnosis_code, 1) IN ('P', 'F'))
+        SELECT service = 'MENTAL_HEALTH', avg((person_id IN (SELECT person_id FROM mental))::int)
+        FROM (SELECT DISTINCT person_id, service FROM kpr_contacts WHERE service IN ('MENTAL_HEALTH', 'GP')) GROUP BY 1
+    """).fetchall())
+    # (most mental disorders of its users are on AAP or disability, without a certificate in the window)
+    assert share[True] > 1.6 * share[False]
+
+
+def test_cross_sector_coding_defects_at_low_rates(db):
+    known = {r["service"] for r in codelists.load("kpr_services")}
+    unknown, total = db.execute(f"""SELECT count(*) FILTER (WHERE service NOT IN {tuple(known)}), count(*)
+                                    FROM kpr_contacts""").fetchone()
+    assert 0 < unknown < 0.01 * total
+    invalid, icpc = db.execute(f"""SELECT count(*) FILTER (WHERE diagnosis_code IN {P.INVALID_ICPC2}), count(*)
+                                   FROM kpr_contacts WHERE diagnosis_system = 'ICPC2'""").fetchone()
+    assert 0 < invalid < 0.02 * icpc
+    types = {r["measure_type"] for r in codelists.load("nav_measure_types")}
+    got = {t for (t,) in db.execute("SELECT DISTINCT measure_type FROM nav_measures").fetchall()}
+    assert got - types and got - types <= set(P.UNKNOWN_MEASURE_TYPES)
+
+
+def test_cross_sector_registers_leave_the_original_five_unchanged(tmp_path, monkeypatch):
+    """They draw from their own random stream: changing their parameters changes nothing else."""
+    generate(tmp_path / "a", start="2018-01", end="2018-02", scale=0.001, seed=3)
+    monkeypatch.setitem(P.KPR_BACKGROUND_PER_MONTH, "GP", 2 * P.KPR_BACKGROUND_PER_MONTH["GP"])
+    monkeypatch.setattr(P, "MEASURES_PER_MONTH", 2 * P.MEASURES_PER_MONTH)
+    generate(tmp_path / "b", start="2018-01", end="2018-02", scale=0.001, seed=3)
+    fa, fb = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert set(fa) == set(fb)
+    for name in fa:
+        if name.startswith(CROSS_SECTOR_REGISTERS):
+            assert fa[name] != fb[name], name
+        else:
+            assert fa[name] == fb[name], name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,7 +612,7 @@ def test_every_row_of_a_long_clean_run_is_in_its_delivery_period(tmp_path):
     generate(tmp_path, start="2016-01", end="2018-12", scale=0.005, seed=99)
     con = duckdb.connect()
     for register, column in (("nav_sickleave", "start_date"), ("npr_episodes", "end_date"),
-                             ("aareg_employment", "month")):
+                             ("aareg_employment", "month"), ("kpr_contacts", "contact_date")):
         bad, total = con.execute(f"""
             SELECT count(*) FILTER (WHERE left(CAST({column} AS VARCHAR), 7)
                                     <> regexp_extract(filename, '_(\\d{{4}}-\\d{{2}})_v', 1)), count(*)

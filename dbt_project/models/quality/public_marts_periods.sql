@@ -28,6 +28,14 @@ coding_quality as (
     select * from {{ ref('coding_quality_monthly') }}
 ),
 
+measure_spells as (
+    select * from {{ ref('fct_measure_spells') }}
+),
+
+primary_care_contacts as (
+    select * from {{ ref('fct_primary_care_contacts') }}
+),
+
 persons as (
     select
         count(distinct person_id) as n,
@@ -95,6 +103,8 @@ person_month_counts as (
     'n_duplicate_trajectory_keys': ('course_trajectories', 'course_id, month_offset', 'month'),
     'n_duplicate_case_ids': ('sick_leave_cases', 'case_id', 'case_start'),
     'n_duplicate_coding_quality_keys': ('coding_quality', 'health_trust, month', 'month'),
+    'n_duplicate_spell_ids': ('measure_spells', 'spell_id', 'start_date'),
+    'n_duplicate_contact_ids': ('primary_care_contacts', 'contact_id', 'contact_date'),
 } %}
 {% for column, (relation, key, period_column) in duplicates.items() %}
 {{ column }} as (
@@ -152,7 +162,8 @@ n_shares_outside_unit_interval as (
 ),
 
 {%- set metrics = ['n_duplicate_course_ids', 'n_duplicate_trajectory_keys', 'n_duplicate_case_ids',
-                   'n_duplicate_person_ids', 'n_duplicate_coding_quality_keys', 'n_course_end_before_start',
+                   'n_duplicate_person_ids', 'n_duplicate_coding_quality_keys', 'n_duplicate_spell_ids',
+                   'n_duplicate_contact_ids', 'n_course_end_before_start',
                    'n_shares_outside_unit_interval'] %}
 
 periods as (

@@ -6,6 +6,9 @@
 -- (workhealth.transform) hands it over as var('raw_register_contract'), and the quality
 -- gate's sample rows use the same conditions.
 -- depends_on: {{ ref('counties') }}
+-- depends_on: {{ ref('nav_measure_types') }}
+-- depends_on: {{ ref('kpr_services') }}
+-- depends_on: {{ ref('icpc2_codes') }}
 {%- set contract = var('raw_register_contract', none) %}
 {%- if contract is none %}
     {{ exceptions.raise_compiler_error(
@@ -17,7 +20,7 @@
 {#- Registers whose keys must also be unique across periods (an episode or certificate is
     delivered once; decisions reappear by design, employment keys carry the month, population
     is a snapshot). #}
-{%- set keys_unique_across_periods = ['npr_episodes', 'nav_sickleave'] %}
+{%- set keys_unique_across_periods = ['npr_episodes', 'nav_sickleave', 'kpr_contacts'] %}
 {#- Registers whose first delivered period is an opening balance (the whole stock), not a month's flow. #}
 {%- set opening_balance_registers = ['nav_aap', 'nav_disability'] %}
 {#- Volumes are compared with the median of this many previous periods (robust to one odd month). #}
@@ -73,6 +76,26 @@ delivery_log as (
 {%- else %}
 {%- set n_unknown_municipalities = 'null' %}
 {%- endif %}
+{#- cross-sector registers: codes outside their code lists (coding defects, loaded) and, for
+    KPR, ICPC-2 diagnosis codes that are not in the icpc2_codes seed (share of ICPC-2 coded rows) #}
+{%- if register == 'nav_measures' %}
+{%- set n_unknown_codes = "count(*) filter (where measure_type is null"
+    ~ " or measure_type not in (select measure_type from " ~ ref('nav_measure_types') ~ "))" %}
+{%- elif register == 'kpr_contacts' %}
+{%- set n_unknown_codes = "count(*) filter (where service is null"
+    ~ " or service not in (select service from " ~ ref('kpr_services') ~ "))" %}
+{%- else %}
+{%- set n_unknown_codes = 'null' %}
+{%- endif %}
+{%- if register == 'kpr_contacts' %}
+{%- set icpc2_coded = "diagnosis_system = 'ICPC2' and diagnosis_code is not null" %}
+{%- set n_invalid_icpc2 = "count(*) filter (where " ~ icpc2_coded
+    ~ " and diagnosis_code not in (select code from " ~ ref('icpc2_codes') ~ "))" %}
+{%- set n_icpc2 = "nullif(count(*) filter (where " ~ icpc2_coded ~ "), 0)" %}
+{%- else %}
+{%- set n_invalid_icpc2 = 'null' %}
+{%- set n_icpc2 = '1' %}
+{%- endif %}
 
 {{ register }}__rows as not materialized (
     select * from {{ source('raw', register) }}
@@ -96,7 +119,15 @@ delivery_log as (
         cast(
             {{ n_unknown_municipalities }}
             / count(*) as double
-        ) as unknown_municipality_rate
+        ) as unknown_municipality_rate,
+        cast(
+            {{ n_unknown_codes }}
+            / count(*) as double
+        ) as unknown_code_rate,
+        cast(
+            {{ n_invalid_icpc2 }}
+            / {{ n_icpc2 }} as double
+        ) as invalid_icpc2_rate
     from {{ register }}__rows
     group by _period
 ),
@@ -134,7 +165,9 @@ delivery_log as (
         counts.n_outside_value_set,
         counts.n_date_order_violations,
         counts.unknown_unit_rate,
-        counts.unknown_municipality_rate
+        counts.unknown_municipality_rate,
+        counts.unknown_code_rate,
+        counts.invalid_icpc2_rate
     from {{ register }}__counts as counts
     left join {{ register }}__across_periods as across_periods on counts.period = across_periods.period
     left join delivery_log on delivery_log.register = '{{ register }}' and counts.period = delivery_log.period
@@ -170,6 +203,8 @@ unioned as (
         logged.n_date_order_violations,
         logged.unknown_unit_rate,
         logged.unknown_municipality_rate,
+        logged.unknown_code_rate,
+        logged.invalid_icpc2_rate,
         logged.n_keys_null_or_across_periods + coalesce(repeated_within.n, 0) as n_invalid_keys
     from {{ register }}__logged as logged
     left join {{ register }}__repeated_within as repeated_within on logged.period = repeated_within.period
@@ -208,6 +243,10 @@ final as (
         n_date_order_violations,
         unknown_unit_rate,
         unknown_municipality_rate,
+        -- one column per register's code list, so each gets its own thresholds
+        case when register = 'nav_measures' then unknown_code_rate end as unknown_measure_type_rate,
+        case when register = 'kpr_contacts' then unknown_code_rate end as unknown_service_rate,
+        invalid_icpc2_rate,
         n_rows / median(counted_rows) over (
             partition by register order by period
             rows between {{ volume_base_periods }} preceding and 1 preceding

@@ -139,11 +139,43 @@ REGISTERS: dict[str, Register] = {
             key=("person_id", "employer_id", "month"),
             period_column="month",
         ),
+        Register(
+            "nav_measures",
+            "NAV labour-market measure spells (tiltaksdeltakelse) created or changed in the period",
+            (
+                Column("spell_id", STRING),
+                Column("person_id", STRING),
+                # a code outside codelists/nav_measure_types is a coding defect, loaded and measured
+                Column("measure_type", STRING),
+                Column("start_date", DATE),
+                Column("end_date", DATE, required=False),
+            ),
+            key=("spell_id",),
+            period_column=None,
+        ),
+        Register(
+            "kpr_contacts",
+            "KPR (municipal patient register): primary-care contacts dated in the period",
+            (
+                Column("contact_id", STRING),
+                Column("person_id", STRING),
+                Column("contact_date", DATE),
+                # a code outside codelists/kpr_services is a coding defect, loaded and measured
+                Column("service", STRING),
+                Column("diagnosis_system", STRING, required=False, domain=frozenset({"ICPC2", "ICD10"})),
+                Column("diagnosis_code", STRING, required=False),
+            ),
+            key=("contact_id",),
+            period_column="contact_date",
+        ),
     )
 }
 
 #: The five monthly registers whose accepted deliveries define the data horizon.
 MONTHLY_REGISTERS = ("npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
+#: Monthly registers that do not move the horizon: a month without them is still built, and the
+#: measures that need them are missing for that month.
+CROSS_SECTOR_REGISTERS = ("nav_measures", "kpr_contacts")
 
 
 def delivery_name(register: str, period: str, version: int) -> str:

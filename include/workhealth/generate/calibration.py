@@ -157,3 +157,63 @@ TRUST_DEFECT_RATES: dict[str, tuple[float, ...]] = {
     "PRIV_HMN": (0.12, 0.020, 0.008, 0.070, 0.012, 0.005, 0.006),
     "PRIV_HN":  (0.22, 0.040, 0.015, 0.120, 0.025, 0.010, 0.012),
 }
+
+# ---------------------------------------------------------------------------------------------
+# Cross-sector registers: KPR primary-care contacts and NAV measure spells (crosssector.py).
+# Drawn from their own random stream, so the five original registers are unchanged by them.
+# ---------------------------------------------------------------------------------------------
+#: GP contact at a sickness certificate (the certificate is written there): P(contact) by the
+#: certificate's diagnosis system (ICPC-2 = written by a GP; ICD-10 = by a specialist)
+GP_AT_CERTIFICATE = (0.92, 0.30)
+#: days from that contact to the certificate's start (0 = same day), clipped to the month's first day
+GP_CERT_LAG = ((0, 0.70), (1, 0.15), (2, 0.08), (3, 0.07))
+#: background contacts per month at scale 1 (persons aged 18-66, drawn by weight, see the docs)
+KPR_BACKGROUND_PER_MONTH = {"GP": 850_000, "EMERGENCY": 90_000, "PHYSIO": 150_000,
+                            "MENTAL_HEALTH": 15_000, "HEALTHY_LIFE": 8_000}
+#: monthly probability of municipal mental-health contacts (1-3 in the month) for persons with a
+#: mental disorder: (on sick leave, AAP, a measure or in/within 6 months after a course; disability only)
+MENTAL_HEALTH_P = (0.15, 0.05)
+MENTAL_AFTER_COURSE_P = 0.35  #: ... in the 6 months after a course for a mental disorder
+#: latent diagnosis group (MSK, MENTAL, OTHER) of AAP/disability recipients and young measure
+#: participants whose group no case or course has shown
+LATENT_GROUP_SHARES = {"benefit": (0.30, 0.40, 0.30), "young": (0.20, 0.45, 0.35)}
+KPR_ICD10_SHARE = {"GP": 0.02, "EMERGENCY": 0.10, "PHYSIO": 0.0, "MENTAL_HEALTH": 0.30, "HEALTHY_LIFE": 0.0}
+KPR_MISSING_DIAGNOSIS = {"GP": 0.01, "EMERGENCY": 0.03, "PHYSIO": 0.05, "MENTAL_HEALTH": 0.60,
+                         "HEALTHY_LIFE": 0.80}
+#: ICPC-2 chapters of background GP/emergency contacts: (codes, weight); L and P first
+ICPC2_BACKGROUND = (
+    (("L01", "L02", "L03", "L08", "L15", "L18", "L84", "L86", "L87", "L90", "L92"), 17),
+    (("P01", "P02", "P03", "P06", "P15", "P74", "P76", "P78", "P82"), 10),
+    (("R05", "R74", "R75", "R78", "R80", "R96"), 12),
+    (("A03", "A04", "A11", "A97", "A98"), 10),
+    (("K77", "K78", "K86", "K87", "K95"), 9),
+    (("T82", "T86", "T90"), 6),
+    (("D01", "D06", "D73", "D84", "D93"), 7),
+    (("S03", "S87", "S88", "S91"), 7),
+    (("N01", "N02", "N17", "N89"), 5),
+    (("U71",), 3), (("H71", "H81", "H82"), 3), (("F70", "F71"), 2), (("W78",), 3),
+    (("X11",), 2), (("B80", "B82"), 2), (("Z05",), 2),
+)
+#: ICD-10 codes on KPR contacts coded in ICD-10, by group MSK, MENTAL, OTHER
+KPR_ICD10_CODES = (("M545", "M542", "M751", "M796"), ("F321", "F329", "F410", "F432"), ("J069", "I10", "E119", "K297"))
+HEALTHY_LIFE_CODES = ("T82", "K86", "T90", "L03", "P03")
+#: coding defects (loaded as delivered, flagged downstream)
+KPR_UNKNOWN_SERVICE = 0.002   #: share of contacts with a service outside kpr_services.csv
+UNKNOWN_SERVICES = ("LEGE", "FYSIO", "UKJENT")
+KPR_INVALID_ICPC2 = 0.008     #: share of ICPC-2 coded contacts with an invalid code
+INVALID_ICPC2 = ("Q01", "L8", "P7X", "L84.1")
+
+MEASURES_PER_MONTH = 4_000    #: new NAV measure spells per month at scale 1
+#: where participants come from: on AAP, in/after a treatment course (start within 6 months of
+#: its end), young (18-29) outside work without benefits, others outside work without benefits
+MEASURE_SOURCES = (("aap", 0.60), ("course", 0.10), ("young", 0.18), ("other", 0.12))
+MEASURE_IPS_P = (0.015, 0.20)  #: P(an IPS measure) for persons without / with a mental disorder
+IPS_UNG_SHARE = 0.70          #: IPS for participants aged 16-29 (year - birth_year): IPSUNG, else INDJOBSTOT
+#: non-IPS measure types: (code, weight, min months, max months)
+MEASURE_TYPES = (("AVKLARAG", 20, 1, 3), ("INDOPPFAG", 25, 2, 12), ("ARBTREN", 20, 1, 6),
+                 ("ARBFORB", 12, 3, 12), ("MIDLONTIL", 8, 3, 12), ("GRUPPEAMO", 8, 1, 6),
+                 ("ARBRRHDAG", 4, 1, 3), ("ARBRRDOGN", 1, 1, 2), ("VASV", 2, 12, 60))
+IPS_MONTHS = {"INDJOBSTOT": (3, 18), "IPSUNG": (3, 24)}
+MEASURE_CHANGED = 0.02        #: monthly share of open spells re-delivered (changed, values as they stand)
+MEASURE_UNKNOWN_TYPE = 0.004  #: share of new spells with a measure code outside nav_measure_types.csv
+UNKNOWN_MEASURE_TYPES = ("TILTAK99", "UKJENT")

@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 
 from workhealth.core.files import sha256_of
 from workhealth.generate.writer import write_data_file, write_manifest
+from workhealth.generate.crosssector import CrossSector
 from workhealth.generate.simulation import World, load_codes
 from workhealth.core.identity import make_identity_number
-from workhealth.core.registers import MONTHLY_REGISTERS, delivery_name
+from workhealth.core.registers import CROSS_SECTOR_REGISTERS, MONTHLY_REGISTERS, delivery_name
 
 #: Structural defects: name -> which delivery it hits and how (opt-in via ``defects=``).
 DEFECTS: dict[str, str] = {
@@ -123,6 +124,8 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
     rng = np.random.default_rng(seed)
     defect_rng = np.random.default_rng([seed, 1])  # defects do not disturb the simulation's stream
     world = World(rng, scale, months[0], load_codes())
+    # the cross-sector registers draw from their own stream: the original five stay as they were
+    cross = CrossSector(np.random.default_rng([seed, 2]), world)
     out = _Inbox(Path(inbox), fmt, defect_rng, defects)
     first, mid, last = 0, len(months) // 2, len(months) - 1
 
@@ -131,8 +134,9 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
         if i == 0 or period.endswith("-01"):
             out.write("population", period, world.snapshot(month, first=i == 0), _produced_at(month, 5))
         tables = world.step(month)
+        tables.update(cross.step(month))
         produced = _produced_at(month + 1, 5)
-        for register in MONTHLY_REGISTERS:
+        for register in MONTHLY_REGISTERS + CROSS_SECTOR_REGISTERS:
             table = tables[register]
             kw: dict = {}
             if register == "npr_episodes" and i == last and "fnr" in defects:

@@ -699,6 +699,8 @@ class World:
         cols = ["certificate_id", "person_id", "start_date", "end_date", "grade", "diagnosis_system",
                 "diagnosis_code"]
         if not parts:
+            self.month_certs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int8),
+                                pa.array([], pa.string()))
             return _empty("nav_sickleave", cols)
         who, s, e, g = (np.concatenate(x) for x in zip(*parts))
         order = np.lexsort((who, s))
@@ -709,6 +711,8 @@ class World:
         code_icd = self._sick_codes[1].take(pa.array(np.where(system == 1, self.sick_code[who], 0)))
         code = pc.if_else(pa.array(system == 1), code_icd, code)
         code = pc.if_else(pa.array(rng.random(len(who)) < P.SICK_MISSING_DIAGNOSIS), pa.scalar(None, pa.string()), code)
+        # for the cross-sector registers (crosssector.py): GP contacts at the certificates
+        self.month_certs = (who, s, system, self.sick_group[who].astype(np.int8), code)
         return pa.table({
             "certificate_id": ids("S", self._next_ids("cert", len(who))),
             "person_id": hex16(self.uid[who]),

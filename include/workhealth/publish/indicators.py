@@ -1,5 +1,6 @@
-"""The three indicator tables (docs/definitions.md#published-tables): their specs, and a read of the dbt
-models that compute them (``publication.pub_courses``, ``pub_outcomes``, ``pub_trajectories``).
+"""The indicator tables (docs/definitions.md#published-tables): their specs, and a read of the dbt
+models that compute them (``publication.pub_courses``, ``pub_outcomes``, ``pub_cooperation``,
+``pub_trajectories``).
 
 Every number is computed in dbt (dbt_project/models/publication): one ``GROUP BY year, <geo
 rollup>, CUBE(<categories>)`` per table gives every combination with at least one course, totals
@@ -64,7 +65,7 @@ class TableSpec:
 
 COURSES = TableSpec(
     "courses",
-    dims=("year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era"),
+    dims=("year", "geo_level", "geo_code", "care_level", "diagnosis_group", "era", "age_group"),
     measures=(
         Measure("n_courses", "count"),
         # Follows n_courses: a patient count next to a suppressed course count would nearly
@@ -76,7 +77,7 @@ COURSES = TableSpec(
                 units_are_numerator_of="share_on_sick_leave_at_start"),
         Measure("median_waiting_days", "median", decimals=1),
     ),
-    categories=("care_level", "diagnosis_group", "era"),
+    categories=("care_level", "diagnosis_group", "era", "age_group"),
     geo_levels=("country", "rhf", "health_trust"),
 )
 
@@ -91,6 +92,24 @@ OUTCOMES = TableSpec(
     geo_levels=COURSES.geo_levels,
 )
 
+#: The cooperation attributes of a course (docs/definitions.md#treatment-courses; the same list as in
+#: dbt_project/models/publication/pub_cooperation.sql).
+COOPERATION_ATTRIBUTES = ("nav_measure_6m", "ips_12m", "gp_before_3m", "gp_after_3m",
+                          "municipal_mental_health_after_3m")
+
+COOPERATION = TableSpec(
+    "cooperation",
+    dims=COURSES.dims,
+    # n_courses equals courses.n_courses row for row (same rows, same courses): disclosure control
+    # gives it the same suppression (disclosure._link_courses_and_cooperation).
+    measures=(Measure("n_courses", "count"),) + tuple(
+        m for a in COOPERATION_ATTRIBUTES for m in (Measure(f"n_known_{a}", "count"),
+                                                    Measure(f"share_{a}", "ratio", follows=f"n_known_{a}", decimals=4))
+    ),
+    categories=COURSES.categories,
+    geo_levels=COURSES.geo_levels,
+)
+
 TRAJECTORIES = TableSpec(
     "trajectories",
     dims=("year", "geo_level", "geo_code", "diagnosis_group", "month_offset"),
@@ -101,7 +120,7 @@ TRAJECTORIES = TableSpec(
     fixed=("year", "month_offset"),
 )
 
-TABLES = (COURSES, OUTCOMES, TRAJECTORIES)
+TABLES = (COURSES, OUTCOMES, COOPERATION, TRAJECTORIES)
 
 _GEO_ORDER = ("country", "rhf", "health_trust")
 
@@ -122,7 +141,7 @@ def _read_sql(spec: TableSpec) -> str:
 
 
 def compute(con: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame]:
-    """The three tables, unsuppressed, sorted by their dimensions, with ``_units_``/``_num_`` columns."""
+    """The tables, unsuppressed, sorted by their dimensions, with ``_units_``/``_num_`` columns."""
     out = {}
     for spec in TABLES:
         df = con.execute(_read_sql(spec)).df()

@@ -44,7 +44,8 @@ from workhealth.core.settings import Settings
 #: The marts (docs/definitions.md#the-marts), person-level: exported as Parquet into the internal
 #: part of every release (``OUT/internal/<release_id>/marts/``), never into the public folder.
 INTERNAL_MARTS = ("dim_person", "fct_person_month", "fct_sick_leave_cases", "fct_treatment_courses",
-                  "fct_course_trajectories", "coding_quality_monthly", "coding_quality_yearly")
+                  "fct_course_trajectories", "coding_quality_monthly", "coding_quality_yearly",
+                  "fct_measure_spells", "fct_primary_care_contacts")
 #: What "the definitions" are, relative to the dbt project (plus this package's code below).
 _DEFINITION_GLOBS = ("models/**/*.sql", "models/**/*.yml", "macros/**/*.sql", "dbt_project.yml")
 _PUBLISH_CODE = ("indicators.py", "disclosure.py", "withhold.py")

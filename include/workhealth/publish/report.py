@@ -1,7 +1,8 @@
 """The static report ``OUT/report/index.html``: SVG charts inlined, no scripts, opens from disk.
 
 Every number comes from the release's files, read back after they were written: the
-suppressed indicator tables, and for coding quality ``coding_quality_yearly`` from the release's
+suppressed indicator tables (the cooperation and age-group charts carry their numbers as a table
+under the chart, empty where suppressed), and for coding quality ``coding_quality_yearly`` from the release's
 internal part (``OUT/internal/<release_id>/marts/``: the yearly rates per health trust,
 computed in dbt), of which only rates over at least
 ``MIN_UNITS`` units of their denominator are shown (rates are not counts:
@@ -23,7 +24,7 @@ from workhealth.core.definitions import CODING_QUALITY_RATES, ERA_CHANGE_DATE, F
 from workhealth.publish.disclosure import MIN_UNITS
 from workhealth.publish.indicators import STATES
 
-_DTYPES = {"care_level": str, "diagnosis_group": str, "era": str, "geo_level": str, "geo_code": str}
+_DTYPES = {"care_level": str, "diagnosis_group": str, "era": str, "age_group": str, "geo_level": str, "geo_code": str}
 _STATE_COLOURS = {"WORK": "#2b8a3e", "SYK": "#f59f00", "AAP": "#e8590c", "UFOR": "#c92a2a",
                   "NONE": "#adb5bd", "DEAD": "#343a40"}
 _ERAS = {"RASKERE_TILBAKE": "Raskere tilbake", "HELSE_OG_ARBEID": "Helse og arbeid"}
@@ -72,7 +73,8 @@ def _legend(ax, **kwargs) -> None:
 
 
 def chart_courses_by_rhf(courses: pd.DataFrame) -> str:
-    d = courses[(courses.geo_level == "rhf") & (courses.diagnosis_group == "all") & (courses.era == "all")]
+    d = courses[(courses.geo_level == "rhf") & (courses.diagnosis_group == "all") & (courses.era == "all")
+                & (courses.age_group == "all")]
     fig, axes = _figure(3)
     years = sorted(courses["year"].unique())
     for ax, level, title in zip(axes, ("1", "2", "3"), ("døgn (1)", "dag (2)", "poliklinisk (3)")):
@@ -86,7 +88,7 @@ def chart_courses_by_rhf(courses: pd.DataFrame) -> str:
 
 def chart_sick_leave_by_era(courses: pd.DataFrame) -> str:
     d = courses[(courses.geo_level == "country") & (courses.care_level == "all")
-                & (courses.diagnosis_group == "all") & (courses.era != "all")]
+                & (courses.diagnosis_group == "all") & (courses.age_group == "all") & (courses.era != "all")]
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -103,7 +105,7 @@ def chart_sick_leave_by_era(courses: pd.DataFrame) -> str:
 
 def chart_rtw_by_diagnosis(outcomes: pd.DataFrame) -> str:
     d = outcomes[(outcomes.geo_level == "country") & (outcomes.care_level == "all") & (outcomes.era == "all")
-                 & (outcomes.diagnosis_group != "all")]
+                 & (outcomes.age_group == "all") & (outcomes.diagnosis_group != "all")]
     fig, axes = _figure(len(FOLLOW_UP_MONTHS))
     years = sorted(outcomes["year"].unique())
     for ax, k in zip(axes, FOLLOW_UP_MONTHS):
@@ -138,6 +140,115 @@ def chart_trajectories(trajectories: pd.DataFrame) -> str:
     else:
         axes[0].text(0.5, 0.5, "all values suppressed", transform=axes[0].transAxes, ha="center")
     return _svg(fig)
+
+
+#: The cooperation chart's shares (columns of the cooperation table) and titles.
+COOPERATION_MEASURES = (("share_nav_measure_6m", "NAV measure within 6 months"),
+                        ("share_ips_12m", "IPS within 12 months"),
+                        ("share_gp_before_3m", "GP in the 3 months before"),
+                        ("share_gp_after_3m", "GP in the 3 months after"),
+                        ("share_municipal_mental_health_after_3m", "municipal mental health after"))
+#: The young (the youth guarantee's target group, codelists/age_groups.csv).
+YOUNG = "16-29"
+
+
+def _totals(df: pd.DataFrame, geo_level: str, **fixed: str) -> pd.DataFrame:
+    """Rows of ``geo_level`` with every category at ``all`` except those in ``fixed`` (a value,
+    or ``"*"`` for every value but ``all``)."""
+    sel = df.geo_level == geo_level
+    for dim in ("care_level", "diagnosis_group", "era", "age_group"):
+        want = fixed.get(dim, "all")
+        sel &= (df[dim] != "all") if want == "*" else (df[dim] == want)
+    return df[sel]
+
+
+def cooperation_by_rhf(cooperation: pd.DataFrame) -> pd.DataFrame:
+    """The cooperation chart's numbers: per share, RHF (and the country, NO) and year of course
+    start, the published value (NaN where suppressed). Long form: measure, geo_code, year, value."""
+    d = pd.concat([_totals(cooperation, "country"), _totals(cooperation, "rhf")])
+    out = d.melt(id_vars=["geo_code", "year"], value_vars=[m for m, _ in COOPERATION_MEASURES],
+                 var_name="measure", value_name="value")
+    return out.sort_values(["measure", "geo_code", "year"], kind="stable").reset_index(drop=True)
+
+
+def chart_cooperation_by_rhf(numbers: pd.DataFrame) -> str:
+    fig, axes = _figure(len(COOPERATION_MEASURES), width=3.4, height=3.0)
+    years = sorted(numbers["year"].unique())
+    for ax, (measure, title) in zip(axes, COOPERATION_MEASURES):
+        d = numbers[numbers.measure == measure]
+        _by_year(ax, d[d.geo_code != "NO"], "geo_code", "value", years=years)
+        country = d[d.geo_code == "NO"].sort_values("year")
+        ax.plot(country["year"], country["value"], color="black", ls="--", lw=1.2, label="Norway")
+        ax.set_title(title)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("year of course start")
+    axes[0].set_ylabel("share of courses (where known)")
+    _legend(axes[-1], title="RHF", fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    return _svg(fig)
+
+
+def young_vs_others(courses: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The age-group chart's numbers, nationally: courses by year of course start and return to
+    work at 12 months by year of course end, per age group (UNKNOWN left out). Long form:
+    measure (n_courses, rtw_rate_12m), age_group, year, value."""
+    k = f"rtw_rate_{FOLLOW_UP_MONTHS[-1]}m"
+    parts = []
+    for df, measure in ((courses, "n_courses"), (outcomes, k)):
+        d = _totals(df, "country", age_group="*")
+        d = d[d.age_group != "UNKNOWN"]
+        parts.append(d[["age_group", "year"]].assign(measure=measure, value=d[measure].astype("float64")))
+    out = pd.concat(parts)[["measure", "age_group", "year", "value"]]
+    return out.sort_values(["measure", "age_group", "year"], kind="stable").reset_index(drop=True)
+
+
+def chart_young_vs_others(numbers: pd.DataFrame) -> str:
+    import matplotlib.pyplot as plt
+
+    k = FOLLOW_UP_MONTHS[-1]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    labels = {g: (f"{g} (young)" if g == YOUNG else g) for g in numbers["age_group"].unique()}
+    _by_year(a1, numbers[numbers.measure == "n_courses"], "age_group", "value", labels)
+    a1.set_title("treatment courses by age group")
+    a1.set_xlabel("year of course start")
+    a1.set_ylabel("treatment courses")
+    _by_year(a2, numbers[numbers.measure == f"rtw_rate_{k}m"], "age_group", "value", labels)
+    a2.set_title(f"at work {k} months after the course")
+    a2.set_ylim(0, 1)
+    a2.set_xlabel("year of course end")
+    a2.set_ylabel("share at work")
+    for ax in (a1, a2):  # the young stand out: a thicker line
+        for line in ax.get_lines():
+            if line.get_label() == labels.get(YOUNG):
+                line.set_linewidth(2.8)
+    _legend(a2, title="age group", fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    return _svg(fig)
+
+
+def _numbers_table(numbers: pd.DataFrame, row_keys: list[str]) -> str:
+    """The chart's numbers as an HTML table (rows: ``row_keys``; columns: years), for screen
+    readers and for checking: each cell with ``data-year`` is a published value, empty where
+    suppressed; a cell without it has no row in the table (e.g. a year without courses)."""
+    years = sorted(numbers["year"].unique())
+    cells = {(*k[:-1], k[-1]): v for k, v in zip(numbers[row_keys + ["year"]].itertuples(index=False, name=None),
+                                                 numbers["value"])}
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in row_keys) + "".join(f"<th>{y}</th>" for y in years)
+    rows = []
+    for key in dict.fromkeys(numbers[row_keys].itertuples(index=False, name=None)):
+        tds = "".join(f"<th>{html.escape(str(v))}</th>" for v in key)
+        for y in years:
+            if (*key, y) not in cells:
+                tds += "<td></td>"
+                continue
+            v = cells[(*key, y)]
+            tds += f"<td data-year='{y}'>{'' if pd.isna(v) else _number(v)}</td>"
+        rows.append(f"<tr>{tds}</tr>")
+    return (f"<details><summary>The numbers</summary><table class='numbers'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></details>")
+
+
+def _number(v: float) -> str:
+    """A published value as written in the CSV (counts without decimals)."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 #: The coding-quality chart's rates (columns of coding_quality_yearly, var('coding_quality_rates')) and titles.
@@ -196,7 +307,9 @@ def build_report(release: Path, target: Path, marts: Path) -> Path:
     matplotlib.rcParams.update({"svg.hashsalt": "workhealth", "svg.fonttype": "none", "font.size": 9})
     release = Path(release)
     meta = json.loads((release / "metadata.json").read_text())
-    courses, outcomes, trajectories = (_read(release, n) for n in ("courses", "outcomes", "trajectories"))
+    courses, outcomes, trajectories, cooperation = (_read(release, n) for n in ("courses", "outcomes", "trajectories",
+                                                                                "cooperation"))
+    coop_numbers, age_numbers = cooperation_by_rhf(cooperation), young_vs_others(courses, outcomes)
     cq = pd.read_parquet(Path(marts) / "coding_quality_yearly.parquet")
     periods = meta["quality"]["periods"]
     warnings = sorted(p for p, v in periods.items() if v == "warning")
@@ -215,6 +328,17 @@ def build_report(release: Path, target: Path, marts: Path) -> Path:
             -TRAJECTORY_OFFSETS.start, TRAJECTORY_OFFSETS[-1]),
          chart_trajectories(trajectories),
          "Share of courses in each person-month state; hatched months are suppressed."),
+        ("cooperation-by-rhf", "Cooperation with NAV and the municipalities by RHF",
+         chart_cooperation_by_rhf(coop_numbers),
+         "Share of the courses started in the year (where the attribute is known) with a work-oriented NAV "
+         "measure starting by 6 months after the course, an IPS spell by 12 months, a GP contact in the 3 "
+         "months before the course start or after its end, and a municipal mental-health contact in the 3 "
+         "months after; dashed: Norway.", _numbers_table(coop_numbers, ["measure", "geo_code"])),
+        ("young-vs-others", f"The young ({YOUNG}) against the other age groups",
+         chart_young_vs_others(age_numbers),
+         f"Treatment courses by year of course start, and the share at work {FOLLOW_UP_MONTHS[-1]} months after "
+         "the course by year of course end, per age group at the course start (Norway).",
+         _numbers_table(age_numbers, ["measure", "age_group"])),
         ("coding-quality", "Coding quality per health trust (yearly rates)", chart_coding_quality(
             coding_quality_rates(cq)),
          f"Rates over fewer than {MIN_UNITS} episodes are not shown (grey)."),
@@ -233,9 +357,9 @@ def build_report(release: Path, target: Path, marts: Path) -> Path:
         body.append("<p class='note' id='withheld'>Withheld by the quality gate (no value of the year is published): "
                     + "; ".join(html.escape(f"{year} ({', '.join(sorted({f['check'] + ' ' + f['period'] for f in fs}))})")
                                 for year, fs in withheld.items()) + "</p>")
-    for fid, title, svg, caption in figures:
+    for fid, title, svg, caption, *numbers in figures:
         body.append(f"<figure id='{fid}' class='chart'><h2>{html.escape(title)}</h2>{svg}"
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                    f"<figcaption>{html.escape(caption)}</figcaption>{''.join(numbers)}</figure>")
     files = "".join(f"<li><a href='{html.escape(rel)}/{f}'>{f}</a></li>"
                     for t in meta["tables"].values() for f in t["files"])
     body.append(f"<h2>Files of this release</h2><ul>{files}<li><a href='{html.escape(rel)}/metadata.json'>"

@@ -113,6 +113,18 @@ def _raw_sample(kind: str, register: str) -> str | None:
         return _raw(register, "municipality IS NULL OR NOT regexp_full_match(municipality, '[0-9]{4}') OR "
                               "left(municipality, 2) NOT IN (SELECT county FROM codelists.counties)",
                     "_delivery AS delivery, _row AS row, person_id, municipality")
+    # the conditions of quality.raw_register_periods (cross-sector code lists, ICPC-2 validity)
+    if kind == "unknown_measure_types":
+        return _raw(register, "measure_type IS NULL OR measure_type NOT IN "
+                              "(SELECT measure_type FROM codelists.nav_measure_types)",
+                    "_delivery AS delivery, _row AS row, spell_id, person_id, measure_type")
+    if kind == "unknown_services":
+        return _raw(register, "service IS NULL OR service NOT IN (SELECT service FROM codelists.kpr_services)",
+                    "_delivery AS delivery, _row AS row, contact_id, person_id, service")
+    if kind == "invalid_icpc2_codes":
+        return _raw(register, "diagnosis_system = 'ICPC2' AND diagnosis_code IS NOT NULL AND diagnosis_code "
+                              "NOT IN (SELECT code FROM codelists.icpc2_codes)",
+                    "_delivery AS delivery, _row AS row, contact_id, person_id, diagnosis_code")
     return None
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from workhealth.core.registers import CROSS_SECTOR_REGISTERS
+
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2329;background:#f6f7f9}
 header{background:#1f3a5f;color:#fff;padding:1rem 2rem}header a{color:#cfe3ff}
@@ -212,6 +214,47 @@ def _trust_sections(by_trust: pd.DataFrame, findings, catalogue) -> str:
     return "".join(out)
 
 
+#: the cross-sector registers' rows of raw_register_periods in the report: (column, label, checks)
+CROSS_SECTOR_MEASURES = (
+    ("n_rows", "rows", ("volume_against_previous_period",)),
+    ("volume_ratio", "volume vs previous", ("volume_against_previous_period",)),
+    ("unknown_measure_type_rate", "measure type not in code list",
+     ("measure_type_in_code_list", "measure_type_share_not_in_code_list")),
+    ("unknown_service_rate", "service not in code list", ("service_in_code_list", "service_share_not_in_code_list")),
+    ("invalid_icpc2_rate", "invalid ICPC-2 code", ("kpr_icpc2_diagnosis_valid",)),
+)
+
+
+def _cross_sector_html(raw: pd.DataFrame, findings) -> str:
+    """nav_measures and kpr_contacts per delivered period, cells of failed checks highlighted."""
+    if raw.empty:
+        return "<p>No deliveries.</p>"
+    failed = {(f.register, f.period, f.expectation): f.severity for f in findings if f.register}
+    out = []
+    for register in CROSS_SECTOR_REGISTERS:
+        t = raw[raw["register"] == register].sort_values("period")
+        if t.empty:
+            out.append(f'<p data-register="{register}">{register}: no accepted delivery.</p>')
+            continue
+        cols = [m for m in CROSS_SECTOR_MEASURES if m[0] in t.columns and not t[m[0]].isna().all()]
+        head = "".join(f"<th>{escape(label)}</th>" for _, label, _ in cols)
+        rows = []
+        for _, r in t.iterrows():
+            cells = []
+            for col, _, checks in cols:
+                sevs = {failed.get((register, r["period"], c)) for c in checks}
+                sev = "critical" if "critical" in sevs else "warning" if "warning" in sevs else None
+                cls = f' class="fail {sev}"' if sev else ""
+                v = r[col]
+                text = ("" if pd.isna(v) else f"{int(v):,}" if col == "n_rows"
+                        else f"{float(v):.2f}" if col == "volume_ratio" else _pct(v))
+                cells.append(f"<td{cls}>{text}</td>")
+            rows.append(f'<tr><td class="l">{escape(r["period"])}</td>{"".join(cells)}</tr>')
+        out.append(f'<table data-register="{register}"><caption class="l"><b>{register}</b></caption>'
+                   f'<tr><th class="l">period</th>{head}</tr>{"".join(rows)}</table>')
+    return "".join(out)
+
+
 def _verdict(publishable: bool | None, withheld: dict | None) -> str:
     """A run's verdict in the history: publishable, years withheld, or the release withheld."""
     if not publishable:
@@ -298,6 +341,11 @@ withhold nothing. Warnings are published.</span>{reason}</section>
 <section><h2>Critical findings</h2>{_findings_html(result.findings, "critical")}</section>
 <section><h2>Warnings</h2>{_findings_html(result.findings, "warning")}</section>
 <section><h2>National trends</h2>{national_html}</section>
+<section id="cross-sector"><h2>Cross-sector registers</h2>
+<p class="muted">NAV measures and KPR contacts per delivered period (they do not move the data horizon): rows,
+volume against the median of the previous periods, shares of codes outside their code lists (of the period's rows)
+and of invalid ICPC-2 codes (of its ICPC-2 coded rows); highlighted cells failed a check.</p>
+{_cross_sector_html(frames.get("raw_register_periods", pd.DataFrame()), result.findings)}</section>
 <section id="trusts"><h2>Per health trust and month</h2>
 <p class="muted">Trusts with findings first (open). Coding-quality measures as defined in docs/definitions.md, per month of end_date.</p>
 {_trust_sections(by_trust, result.findings, catalogue)}</section>

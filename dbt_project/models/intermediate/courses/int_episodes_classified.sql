@@ -38,12 +38,7 @@ classified as (
             or coalesce(episodes.debitor = 20, false)
         ) as is_work_related,
         icd10_categories.category is not null as is_main_diagnosis_valid,
-        case
-            when icd10_categories.category is null then 'UNKNOWN'
-            when left(episodes.main_diagnosis, 1) = 'M' then 'MSK'
-            when left(episodes.main_diagnosis, 1) = 'F' then 'MENTAL'
-            else 'OTHER'
-        end as diagnosis_group,
+        {{ diagnosis_group('episodes.main_diagnosis', 'icd10_categories.category is not null') }} as diagnosis_group,
         -- the unit is a designated work unit on the episode's end_date (the date the
         -- episode is reported under)
         exists(

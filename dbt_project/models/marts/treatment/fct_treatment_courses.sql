@@ -20,6 +20,18 @@ person_months as (
     select * from {{ ref('fct_person_month') }}
 ),
 
+persons as (
+    select * from {{ ref('dim_person') }}
+),
+
+age_groups as (
+    select * from {{ ref('age_groups') }}
+),
+
+cooperation as (
+    select * from {{ ref('int_courses_cooperation_flagged') }}
+),
+
 courses as (
     select
         course_id,
@@ -93,6 +105,19 @@ follow_up_states as (
     group by follow_up_targets.course_id
 ),
 
+-- age = year(course_start) - birth_year; missing when the person is not in the population
+-- register or the age lies in no band of the age_groups code list (under 16)
+course_age_groups as (
+    select
+        courses.course_id,
+        age_groups.age_group
+    from courses
+    inner join persons on courses.person_id = persons.person_id
+    inner join age_groups
+        on year(courses.course_start) - persons.birth_year >= age_groups.min_age
+        and (age_groups.max_age is null or year(courses.course_start) - persons.birth_year <= age_groups.max_age)
+),
+
 final as (
     select
         courses.course_id,
@@ -103,6 +128,7 @@ final as (
         courses.course_end,
         cast(courses.n_episodes as integer) as n_episodes,
         cast(courses.care_level as integer) as care_level,
+        course_age_groups.age_group,
         first_episodes.main_diagnosis,
         first_episodes.diagnosis_group,
         case
@@ -120,11 +146,18 @@ final as (
         {%- for k in follow_up_months %}
         follow_up_states.state_{{ k }}m = 'WORK' as rtw_{{ k }}m,
         {%- endfor %}
-        follow_up_states.state_{{ hrb_months }}m in ('UFOR', 'AAP', 'SYK') as hrb_{{ hrb_months }}m
+        follow_up_states.state_{{ hrb_months }}m in ('UFOR', 'AAP', 'SYK') as hrb_{{ hrb_months }}m,
+        cooperation.nav_measure_6m,
+        cooperation.ips_12m,
+        cooperation.gp_before_3m,
+        cooperation.gp_after_3m,
+        cooperation.municipal_mental_health_after_3m
     from courses
     inner join first_episodes on courses.course_id = first_episodes.course_id
     left join sick_leave_at_start on courses.course_id = sick_leave_at_start.course_id
     left join follow_up_states on courses.course_id = follow_up_states.course_id
+    left join course_age_groups on courses.course_id = course_age_groups.course_id
+    left join cooperation on courses.course_id = cooperation.course_id
 )
 
 select * from final
