@@ -5,12 +5,19 @@
 
 Prints, per register, deliveries, rows and the slowest delivery's seconds; the total wall time
 of ingestion (generation excluded) and the peak RSS of this process (DuckDB runs in-process).
+
+The yardstick (issue 13): just before each delivery is ingested, DuckDB's own ``read_csv`` of
+the same data files into a table of a separate database file on the same disk (types
+auto-detected, no checks). Timing the two back to back, delivery by delivery, keeps the ratio
+fair on a shared machine. The ratio is workhealth's throughput over DuckDB's
+(= DuckDB seconds / workhealth seconds; 1 would be checks for free; the goal is >= 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import resource
 import shutil
 import sys
@@ -42,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         generate(s.inbox, start=args.start, end=args.end, scale=args.scale, seed=args.seed)
         gen = time.perf_counter() - t0
         per = defaultdict(lambda: [0, 0, 0.0])  # deliveries, rows, slowest seconds
-        t0 = time.perf_counter()
         statuses = defaultdict(int)
+        wall = duck = 0.0
         for folder in scan_inbox(s.inbox):
             if folder.state != "ready":
                 continue
+            duck += _duckdb_read_csv(folder.path, root / "yardstick.duckdb")
             t1 = time.perf_counter()
             r = ingest_delivery(folder.path, s)
             dt = time.perf_counter() - t1
@@ -55,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             p[0] += 1
             p[1] += r.rows_loaded
             p[2] = max(p[2], dt)
-        wall = time.perf_counter() - t0
+            wall += dt
         size = (root / "wh.duckdb").stat().st_size
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -67,9 +75,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{register:<18}{n:>11}{rows:>14,}{slowest:>11.1f}")
     print(f"statuses        {dict(statuses)}")
     print(f"ingest wall     {wall:.1f} s ({total_rows / wall:,.0f} rows/s)")
+    print(f"duckdb read_csv {duck:.1f} s ({total_rows / duck:,.0f} rows/s), same files, same run")
+    print(f"ratio           {duck / wall:.2f} (workhealth rows/s over DuckDB read_csv rows/s; goal >= 0.5)")
     print(f"warehouse size  {size / 2**20:,.0f} MiB")
     print(f"peak RSS        {peak:.2f} GiB (generation and ingestion, one process)")
     return 0
+
+
+def _duckdb_read_csv(folder: Path, database: Path) -> float:
+    """Seconds DuckDB takes to read the delivery's data files into a table (its own CSV reader,
+    types auto-detected, no checks), in a database file next to the warehouse."""
+    import duckdb
+
+    files = [folder / f["path"] for f in json.loads((folder / "manifest.json").read_text())["files"]]
+    con = duckdb.connect(str(database))
+    try:
+        t0 = time.perf_counter()
+        for i, f in enumerate(files):
+            reader = "read_parquet" if f.name.endswith(".parquet") else "read_csv"
+            opts = "" if reader == "read_parquet" else ", delim = ';', header = true"
+            con.execute(f"CREATE OR REPLACE TABLE t{i} AS SELECT * FROM {reader}('{f}'{opts})")
+        return time.perf_counter() - t0
+    finally:
+        con.close()
+        database.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ that their physical types can carry the contract types), so one set of rules ser
 The identity-number rule is ``identity.find_identity_number``, applied to the parsed values
 (``find_identity_numbers``) and to the lines of files read as bytes (``sweep_identity_numbers``:
 a refused delivery in full, the manifest and non-data files of every delivery). Both pick
-candidates with ``identity.CANDIDATE`` and judge them with the same function, and a CSV value's
+candidates with a pattern that every hit matches (``ID_PREFILTER``, ``identity.CANDIDATE``)
+and judge them with the same function, and a CSV value's
 neighbours in its line are delimiters, so a file holds an identity number for the sweep exactly
 when it does for the parsed check. Every delivered name or value quoted in a reason goes through
 ``identity.mask``.
@@ -256,19 +257,38 @@ def check_row_counts(manifest: Manifest, staged: Staged) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+_DDMM11 = "(0[1-9]|[12][0-9]|3[01]|4[1-9]|[56][0-9]|7[01])(0[1-9]|1[0-2])[0-9]{7}"
+_DDMM10 = "[1-9](0[1-9]|1[0-2])[0-9]{7}"
+#: The SQL pick of values worth judging: ``identity.CANDIDATE`` narrowed by what
+#: ``identity.find_identity_number`` itself requires, so that text without a match still cannot
+#: hold an identity number (tests/unit/test_ingest_fast_checks.py), while a pseudonym with a
+#: long digit run rarely matches: an 11-digit run bounded by non-digits whose first four digits
+#: can be a day (01-31, D-nummer 41-71) and a month; a 10-digit number token (a lost leading
+#: zero: day 1-9) with optional sign and fraction; and the exponent forms as CANDIDATE has them.
+ID_PREFILTER = (f"(^|[^0-9]){_DDMM11}([^0-9]|$)"
+                f"|(^|[^0-9A-Za-z_.])[+-]?{_DDMM10}(\\.[0-9]*)?([^0-9A-Za-z_.]|$)"
+                "|(^|[^0-9A-Za-z_.])[+-]?[0-9]{10,}[eE]|[0-9]\\.[0-9]*[eE]")
+
+
 def find_identity_numbers(conn: duckdb.DuckDBPyConnection, register: Register) -> tuple[int, tuple | None]:
     """(number of values holding an identity number, (file, row, column, kind) of the first one).
 
     Every value of every column, and the raw text of malformed lines, under the one rule
     (``identity.find_identity_number``: an 11-digit run anywhere in the value, or a number token
     such as ``+12077732193``, ``1018512366`` or ``1018512366.0``; Parquet numbers arrive here as
-    their text). Candidates are picked in SQL with ``identity.CANDIDATE``; only the distinct
+    their text). Candidates are picked in SQL with ``ID_PREFILTER``; only the distinct
     candidates are judged in Python.
     """
-    cand = lit(identity.CANDIDATE)
+    cand = lit(ID_PREFILTER)
+    # One regexp pass over each row's values joined by ';' picks the rows worth a look: ';' is
+    # neither a digit nor a sign and stands where the pattern's ^, $ and boundary classes allow,
+    # so a value matching it makes its joined row match (and no match spans a ';'). Only those
+    # few rows are split into columns again.
+    joined = "concat_ws(';', " + ", ".join(q(c) for c in register.column_names) + ")"
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE idrows AS SELECT * FROM stg WHERE regexp_matches({joined}, {cand})")
     parts = [
         f"""SELECT _file, _row, {lit(c)} AS column_name, {q(c)} AS p
-            FROM stg WHERE regexp_matches({q(c)}, {cand})"""
+            FROM idrows WHERE regexp_matches({q(c)}, {cand})"""
         for c in register.column_names
     ]
     parts.append(f"SELECT _file, _row, NULL AS column_name, record AS p FROM malformed WHERE regexp_matches(record, {cand})")
@@ -291,8 +311,15 @@ def find_identity_numbers(conn: duckdb.DuckDBPyConnection, register: Register) -
 # --------------------------------------------------------------------------------------------
 
 
+def _blank(v: str) -> str:
+    """``trim(v) = ''`` (trim strips spaces, also Unicode ones such as U+00A0, not tabs), with a
+    cheap test first: a blank value is empty or starts with a space (below '!') or a non-ASCII
+    character (from U+0080 on), so trim, which copies the value, runs on those few only."""
+    return f"(({v} < '!' OR {v} >= chr(128)) AND trim({v}) = '')"
+
+
 def _missing(c: str) -> str:
-    return f"({q(c)} IS NULL OR trim({q(c)}) = '')"
+    return f"({q(c)} IS NULL OR {_blank(q(c))})"
 
 
 def _valid_type(c: str, typ: str) -> str | None:
@@ -331,7 +358,7 @@ def rule_conditions(register: Register, period: str) -> list[tuple[str, str, str
             out.append(("missing_required", c, _missing(c), v))
         valid = _valid_type(c, col.type)
         if c == "person_id":
-            valid = f"regexp_matches({v}, '{PERSON_ID_REGEX}')"
+            valid = _person_id_valid(v)
             out.append(("invalid_person_id", c, f"({present} AND NOT {valid})", v))
         elif valid is not None:
             out.append(("invalid_type", c, f"({present} AND NOT {valid})", v))
@@ -348,30 +375,94 @@ def rule_conditions(register: Register, period: str) -> list[tuple[str, str, str
     return out
 
 
+_MONTH = re.compile("[0-9]{4}-(0[1-9]|1[0-2])")  # _valid_type's MONTH pattern
+
+
+def _person_id_valid(v: str) -> str:
+    return f"regexp_matches({v}, '{PERSON_ID_REGEX}')"
+
+
+def _valid_fast(c: str, typ: str) -> str | None:
+    """``_valid_type`` with a cheap first test for the usual value: an integer or date that DuckDB
+    renders back exactly as delivered (canonical: no sign, zero padding, spaces) is valid; any
+    other value goes through the full test. (For numbers the regular expression was cheaper.)"""
+    full, v = _valid_type(c, typ), q(c)
+    if typ == INTEGER:
+        return f"(CASE WHEN CAST(try_cast({v} AS BIGINT) AS VARCHAR) = {v} THEN true ELSE {full} END)"
+    if typ == DATE:
+        return f"(CASE WHEN strlen({v}) = 10 AND CAST(try_cast({v} AS DATE) AS VARCHAR) = {v} THEN true ELSE {full} END)"
+    return full
+
+
+def row_bad(register: Register, period: str) -> str:
+    """A boolean that is true exactly when a row breaks at least one of ``rule_conditions``
+    (their OR, NULL as false), evaluated once per column instead of once per rule.
+
+    Every type check (and the pseudonym pattern) needs digits or hex characters and no spaces, so
+    a valid value is never missing: a typed column is bad when its value is not valid (required;
+    optional: and not missing), or valid and outside its domain or period. A string column
+    without a type check is bad when missing (required) or present and outside its domain.
+    """
+    parts = []
+    for col in register.columns:
+        c, v = col.name, q(col.name)
+        valid = _person_id_valid(v) if c == "person_id" else _valid_fast(c, col.type)
+        extra = [e for e in (_outside_domain(c, col.type, col.domain),
+                             f"substr({v}, 1, 7) <> {lit(period)}" if register.period_column == c else None) if e]
+        fail = " OR ".join(extra)
+        if valid is None:
+            if col.required:
+                parts.append(f"({_missing(c)} OR {fail})" if fail else _missing(c))
+            elif fail:
+                parts.append(f"(NOT {_missing(c)} AND ({fail}))")
+        else:
+            otherwise = "true" if col.required else f"NOT {_missing(c)}"
+            part = f"(CASE WHEN {valid} THEN {fail or 'false'} ELSE {otherwise} END)"
+            if col.type == MONTH and register.period_column == c and _MONTH.fullmatch(period):
+                part = f"(CASE WHEN {v} = {lit(period)} THEN false ELSE {part} END)"  # the usual value
+            elif col.type == INTEGER and isinstance(col.domain, frozenset) and not extra[1:]:
+                # one of the domain's values as written canonically: valid and inside
+                part = f"(CASE WHEN {v} IN ({', '.join(lit(str(d)) for d in sorted(col.domain))}) THEN false ELSE {part} END)"
+            parts.append(part)
+    parts.append("(_dup IS NOT NULL)")
+    return "coalesce(" + " OR ".join(parts) + ", false)"
+
+
 def find_row_defects(conn: duckdb.DuckDBPyConnection, register: Register, period: str) -> None:
     """Check 6: creates temp table ``viol`` (_file, _row, rule, column_name, value, record):
-    one row per violated rule per row (a row can break several), malformed rows included."""
+    one row per violated rule per row (a row can break several), malformed rows included.
+    ``row_bad`` picks the rows; only those few are matched against each rule."""
     keys = ", ".join(q(k) for k in register.key)
     all_present = " AND ".join(f"NOT {_missing(k)}" for k in register.key)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE dupkeys AS
-            SELECT {keys}, true AS _dup FROM stg WHERE {all_present}
-            GROUP BY ALL HAVING count(*) > 1"""
-    )
+    # Keys are first counted by their 64-bit hash (cheaper than grouping the strings): as many
+    # distinct hashes as keys means no key repeats (the usual case). Otherwise only the rows whose
+    # hash repeats are grouped by the key itself, so the rule stays exact.
+    n, n_hashes = conn.execute(f"SELECT count(*), count(DISTINCT hash({keys})) FROM stg WHERE {all_present}").fetchone()
+    has_dups = False
+    if n_hashes < n:
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE dupkeys AS
+                WITH h AS (SELECT hash({keys}) AS h FROM stg WHERE {all_present} GROUP BY 1 HAVING count(*) > 1)
+                SELECT {keys}, true AS _dup FROM stg WHERE {all_present} AND hash({keys}) IN (SELECT h FROM h)
+                GROUP BY ALL HAVING count(*) > 1"""
+        )
+        has_dups = conn.execute("SELECT count(*) FROM dupkeys").fetchone()[0] > 0
+    # Without repeated keys the rows need no join with dupkeys (a hash join over every row of
+    # the delivery) and _dup is NULL for all of them.
+    source = f"stg LEFT JOIN dupkeys USING ({keys})" if has_dups else "(SELECT *, NULL AS _dup FROM stg)"
     conds = rule_conditions(register, period)
     items = ", ".join(
         f"CASE WHEN {cond} THEN {{'rule': {lit(rule)}, 'column_name': {lit(col)}, 'value': CAST({value} AS VARCHAR)}} END"
         for rule, col, cond, value in conds
     )
-    any_bad = " OR ".join(cond for _, _, cond, _ in conds)
     record = "CAST(to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in register.column_names) + ")) AS VARCHAR)"
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE viol AS
             WITH bad AS (
               SELECT _file, _row, {record} AS record,
                      list_filter([{items}], lambda x: x IS NOT NULL) AS l
-              FROM stg LEFT JOIN dupkeys USING ({keys})
-              WHERE coalesce({any_bad}, false)
+              FROM {source}
+              WHERE {row_bad(register, period)}
             )
             SELECT _file, _row, x.rule AS rule, x.column_name AS column_name, x.value AS value, record
             FROM (SELECT _file, _row, record, unnest(l) AS x FROM bad)
@@ -395,28 +486,33 @@ def threshold_reason(conn: duckdb.DuckDBPyConnection, rows_manifest: int, thresh
                f"{threshold:.3%}; top rules: {rules}")
 
 
-def insert_raw_sql(register: Register) -> str:
+def insert_raw_sql(register: Register, exclude: bool = True, period: str | None = None) -> str:
     """INSERT of the rows without any defect into raw.<register>, typed; parameters:
-    delivery, period, version, loaded_at."""
+    delivery, period, version, loaded_at. ``exclude=False`` when ``viol`` is empty (the usual
+    case): no join of every row against it.
+
+    The rows loaded passed every rule, so a value is either valid exactly as delivered (no
+    spaces around it) or missing (an optional column): cast as it stands, or NULL when missing.
+    A required month that is the register's period column equals ``period`` on every such row.
+    """
     exprs = []
     for col in register.columns:
         v = q(col.name)
-        if col.type == STRING:
-            e = f"CASE WHEN trim({v}) = '' THEN NULL ELSE {v} END"
-        elif col.type == INTEGER:
-            e = f"CAST(NULLIF(trim({v}), '') AS BIGINT)"
-        elif col.type == NUMBER:
-            e = f"CAST(NULLIF(trim({v}), '') AS DOUBLE)"
-        elif col.type == DATE:
-            e = f"CAST(NULLIF(trim({v}), '') AS DATE)"
-        else:  # MONTH
-            e = f"CAST(NULLIF(trim({v}), '') || '-01' AS DATE)"
-        exprs.append(e)
+        if (col.type == MONTH and col.required and register.period_column == col.name
+                and period is not None and _MONTH.fullmatch(period)):
+            exprs.append(f"DATE {lit(period + '-01')}")
+        elif col.type == STRING:
+            exprs.append(v if col.required else f"CASE WHEN {_blank(v)} THEN NULL ELSE {v} END")
+        else:
+            e = {INTEGER: f"CAST({v} AS BIGINT)", NUMBER: f"CAST({v} AS DOUBLE)", DATE: f"CAST({v} AS DATE)",
+                 MONTH: f"CAST({v} || '-01' AS DATE)"}[col.type]
+            e = e if col.required else f"CASE WHEN {_missing(col.name)} THEN NULL ELSE {e} END"
+            exprs.append(e)
     cols = ", ".join(q(c) for c in register.column_names)
+    anti = " ANTI JOIN (SELECT DISTINCT _file, _row FROM viol) v USING (_file, _row)" if exclude else ""
     return (
         f"INSERT INTO raw.{register.name} ({cols}, _delivery, _period, _version, _file, _row, _loaded_at) "
-        f"SELECT {', '.join(exprs)}, ?, ?, ?, _file, _row, ? "
-        f"FROM stg ANTI JOIN (SELECT DISTINCT _file, _row FROM viol) v USING (_file, _row)"
+        f"SELECT {', '.join(exprs)}, ?, ?, ?, _file, _row, ? FROM stg{anti}"
     )
 
 
