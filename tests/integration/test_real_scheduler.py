@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from workhealth.core.registers import REGISTERS  # every register delivers in a January
+
 from cluster import POOL, REDIS, Cluster, overlapping, postgres_ready, reachable, template_database
 
 pytestmark = pytest.mark.slow  # real Airflow clusters
 
 MONTH, SCALE, SEED = "2018-01", 0.001, 20240101
-REGISTERS = ("population", "npr_episodes", "nav_sickleave", "nav_aap", "nav_disability", "aareg_employment")
 
 
 @pytest.fixture(scope="module")

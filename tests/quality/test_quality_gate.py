@@ -13,7 +13,7 @@ from quality_cycles import FIRST, MIDDLE, execute
 pytestmark = pytest.mark.slow
 
 ID_COLUMNS = {"episode_id", "person_id", "course_id", "case_id", "certificate_id", "decision_id", "employer_id",
-              "delivery", "row"}
+              "spell_id", "contact_id", "delivery", "row"}
 
 
 def _critical(result) -> set[str]:
@@ -148,6 +148,21 @@ CRITICAL_INJECTIONS = {
         {"values_in_their_sets"}, "2018-01",
         ["UPDATE raw.nav_sickleave SET grade = 0 WHERE rowid = "
          "(SELECT min(rowid) FROM raw.nav_sickleave WHERE _period = '2018-01')"]),
+    "duplicate_measure_spell": (
+        {"measure_spell_key_unique"}, "2018-01",
+        ["INSERT INTO marts.fct_measure_spells SELECT * FROM marts.fct_measure_spells "
+         "WHERE start_date >= DATE '2018-01-01' AND start_date < DATE '2018-02-01' LIMIT 1"]),
+    "duplicate_primary_care_contact": (
+        {"primary_care_contact_key_unique"}, "2018-01",
+        ["INSERT INTO marts.fct_primary_care_contacts SELECT * FROM marts.fct_primary_care_contacts "
+         "WHERE contact_date >= DATE '2018-01-01' AND contact_date < DATE '2018-02-01' LIMIT 1"]),
+    # cross-sector code-list defects: every row of the month unlisted (far above the shares)
+    "unknown_measure_types": (
+        {"measure_type_share_not_in_code_list"}, "2018-01",
+        ["UPDATE raw.nav_measures SET measure_type = 'NOSUCHCODE' WHERE _period = '2018-01'"]),
+    "unknown_services": (
+        {"service_share_not_in_code_list"}, "2018-01",
+        ["UPDATE raw.kpr_contacts SET service = 'NOSUCHSERVICE' WHERE _period = '2018-01'"]),
     # code-list defects withhold only above their national share (10 % and 20 % here)
     "unknown_health_trust_share": (
         {"national_unknown_health_trust_share"}, "2018-01",
@@ -163,7 +178,8 @@ CRITICAL_INJECTIONS = {
 #: The checks whose critical finding withholds the whole release (scope warehouse in the catalogue).
 WAREHOUSE_WIDE = {"person_month_key_unique", "one_state_per_person_month", "states_in_their_set",
                   "treatment_course_key_unique", "course_trajectory_key_unique", "sick_leave_case_key_unique",
-                  "person_key_unique", "coding_quality_key_unique"}
+                  "person_key_unique", "coding_quality_key_unique", "measure_spell_key_unique",
+                  "primary_care_contact_key_unique"}
 
 
 @pytest.mark.parametrize("name", sorted(CRITICAL_INJECTIONS))
@@ -191,7 +207,8 @@ def test_each_critical_rule_blocks(name, warehouse_copy):
     for f in result.critical:
         for row in f.samples:
             assert set(row) <= ID_COLUMNS | {"health_trust", "course_start", "course_end", "month", "n_rows",
-                                             "states", "state", "n_states", "care_level"}, row
+                                             "states", "state", "n_states", "care_level", "measure_type",
+                                             "service", "start_date", "contact_date"}, row
 
 
 # half the month's episodes at every trust carry the defect (counts of coding_quality_monthly)
@@ -262,8 +279,10 @@ def test_every_check_of_the_catalogue_is_exercised_here():
     critical = {c.name for c in checks if c.severity == "critical"}
     warning = {c.name for c in checks if c.severity == "warning"}
     blocked = set().union(*(e for e, _, _ in CRITICAL_INJECTIONS.values())) | {"national_invalid_main_diagnosis_share"}
-    warned = {c for c, _, _, _ in WARNING_INJECTIONS.values()} | {"trust_work_unit_coding_gap",
-                                                                    "national_work_unit_coding_gap"}
+    # the cross-sector registers' code-list warnings: tests/quality/test_cross_sector_quality.py
+    warned = {c for c, _, _, _ in WARNING_INJECTIONS.values()} | {
+        "trust_work_unit_coding_gap", "national_work_unit_coding_gap", "measure_type_in_code_list",
+        "service_in_code_list", "kpr_icpc2_diagnosis_valid"}
     assert critical == blocked
     assert warning == warned
 

@@ -238,11 +238,10 @@ def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.n
     cache). Returns the cells added.
 
     A determined cell is freed by hiding a published non-zero cell of the combination of
-    equations that determines it. Each audit round does so for every determined cell it found,
-    then audits again: one complement per round and block instead would hide about 10 % fewer
-    cells but take ten times as many audits (measured on the demo warehouse: outcomes 5,288
-    against 5,864 secondary cells, 110 s against 11 s), and the audits are what publishing
-    spends its time on once age_group is a fourth category margin. When that combination has none (every published cell in it
+    equations that determines it. A combination that a complement of the same round already
+    touched is left to the next audit. (Hiding a complement for every determined cell an audit
+    finds took ten times fewer audits but hid about 10 % more cells, national totals among them:
+    rejected.) When that combination has none (every published cell in it
     is 0), the cell's value is 0: the equations hold for the true values, so the cell equals
     a combination of zeros. Such a hidden zero is left determined (only a zero complement could
     hide it, and zeros are published anyway). A non-zero cell always has a complement: its
@@ -269,12 +268,12 @@ def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.n
         for b in dirty:
             acted = False
             for cell, eq_ids in found.get(b, []):
+                if touched.intersection(eq_ids):
+                    acted = True  # this round's complement already broke that combination; re-audit
+                    continue
                 # Hide the smallest published non-zero cell of the equations that determine it.
                 pool = {int(i) for e in eq_ids for i in m.eqs[e] if not unknown[i] and eligible[i] and values[i] != 0}
                 if not pool:
-                    if touched.intersection(eq_ids):
-                        acted = True  # this round's complements took its cells; the re-audit decides
-                        continue
                     if values[cell] != 0:
                         raise RuntimeError(f"disclosure: non-zero cell {cell} stays determined and no complement "
                                            "is left")
