@@ -36,7 +36,7 @@ for _name in ("WORKHEALTH_INBOX", "WORKHEALTH_WAREHOUSE", "WORKHEALTH_OUT", "WOR
 
 #: The longest files (minutes each): started first, so no worker is left alone with one at the end.
 _LONGEST = ("tests/integration/test_real_scheduler.py", "tests/quality/test_quality_gate.py",
-            "tests/integration/test_make_up.py", "tests/publish/test_disclosure_properties.py")
+            "tests/integration/test_make_up.py")
 
 
 def pytest_collection_modifyitems(config, items):
