@@ -1,7 +1,7 @@
 """The cheaper SQL of the ingestion checks decides exactly as the rules it stands for.
 
 ``checks.row_bad`` (one test per column) against the OR of ``checks.rule_conditions`` (one per
-rule), ``checks.ID_PREFILTER`` against ``identity.find_identity_number``, and the casts of
+rule), ``identity.PREFILTER`` against ``identity.find_identity_number``, and the casts of
 ``checks.insert_raw_sql`` against the trim/NULLIF casts it replaced, all on tricky values in a
 real DuckDB.
 """
@@ -15,6 +15,7 @@ import re
 import duckdb
 import pytest
 
+from workhealth.core import identity
 from workhealth.core.identity import find_identity_number, make_identity_number
 from workhealth.core.registers import DATE, INTEGER, MONTH, NUMBER, REGISTERS, STRING
 from workhealth.ingest import checks
@@ -145,16 +146,16 @@ def _identity_texts() -> list[str]:
 
 
 def test_identity_prefilter_lets_every_identity_number_through():
-    """ID_PREFILTER is narrower than identity.CANDIDATE but every text the rule flags matches it,
+    """identity.PREFILTER is narrower than identity.CANDIDATE but every text the rule flags matches it,
     in Python's re and in DuckDB's RE2 alike, as a value and inside a ';'-joined row."""
     texts = _identity_texts()
-    pat = re.compile(checks.ID_PREFILTER)
+    pat = re.compile(identity.PREFILTER)
     flagged = [t for t in texts if find_identity_number(t)]
     assert len(flagged) > 1000
     assert [t for t in flagged if not pat.search(t)] == []
     conn = duckdb.connect()
     conn.execute("CREATE TABLE x AS SELECT unnest(?) AS t, unnest(?) AS py", [texts, [bool(pat.search(t)) for t in texts]])
-    cand = checks.lit(checks.ID_PREFILTER)
+    cand = checks.lit(identity.PREFILTER)
     assert conn.execute(f"SELECT count(*) FROM x WHERE regexp_matches(t, {cand}) <> py").fetchone()[0] == 0
     assert conn.execute(f"SELECT count(*) FROM x WHERE py AND NOT regexp_matches(concat_ws(';', 'a1', t, '2b'), {cand})"
                         ).fetchone()[0] == 0

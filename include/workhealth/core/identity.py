@@ -78,6 +78,18 @@ _NUMBER = re.compile(r"(?<![0-9A-Za-z_.+-])[+-]?([0-9]+)(?:\.([0-9]*))?(?:[eE]([
 CANDIDATE = r"[0-9]{11}|(^|[^0-9A-Za-z_.])[+-]?[0-9]{10}|[0-9]\.[0-9]*[eE]"
 _CANDIDATE = re.compile(CANDIDATE)
 
+_DDMM11 = "(0[1-9]|[12][0-9]|3[01]|4[1-9]|[56][0-9]|7[01])(0[1-9]|1[0-2])[0-9]{7}"
+_DDMM10 = "[1-9](0[1-9]|1[0-2])[0-9]{7}"
+#: The SQL pick of values worth judging (ingestion's parsed check): ``CANDIDATE`` narrowed by what
+#: ``find_identity_number`` itself requires, so that text without a match still cannot
+#: hold an identity number (tests/unit/test_ingest_fast_checks.py), while a pseudonym with a
+#: long digit run rarely matches: an 11-digit run bounded by non-digits whose first four digits
+#: can be a day (01-31, D-nummer 41-71) and a month; a 10-digit number token (a lost leading
+#: zero: day 1-9) with optional sign and fraction; and the exponent forms as CANDIDATE has them.
+PREFILTER = (f"(^|[^0-9]){_DDMM11}([^0-9]|$)"
+                f"|(^|[^0-9A-Za-z_.])[+-]?{_DDMM10}(\\.[0-9]*)?([^0-9A-Za-z_.]|$)"
+                "|(^|[^0-9A-Za-z_.])[+-]?[0-9]{10,}[eE]|[0-9]\\.[0-9]*[eE]")
+
 
 def _numeric_kind(m: re.Match) -> str | None:
     digits, frac, exp = m.group(1), m.group(2), m.group(3)

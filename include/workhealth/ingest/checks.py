@@ -10,7 +10,7 @@ that their physical types can carry the contract types), so one set of rules ser
 The identity-number rule is ``identity.find_identity_number``, applied to the parsed values
 (``find_identity_numbers``) and to the lines of files read as bytes (``sweep_identity_numbers``:
 a refused delivery in full, the manifest and non-data files of every delivery). Both pick
-candidates with a pattern that every hit matches (``ID_PREFILTER``, ``identity.CANDIDATE``)
+candidates with a pattern that every hit matches (``identity.PREFILTER``, ``identity.CANDIDATE``)
 and judge them with the same function, and a CSV value's
 neighbours in its line are delimiters, so a file holds an identity number for the sweep exactly
 when it does for the parsed check. Every delivered name or value quoted in a reason goes through
@@ -257,29 +257,16 @@ def check_row_counts(manifest: Manifest, staged: Staged) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-_DDMM11 = "(0[1-9]|[12][0-9]|3[01]|4[1-9]|[56][0-9]|7[01])(0[1-9]|1[0-2])[0-9]{7}"
-_DDMM10 = "[1-9](0[1-9]|1[0-2])[0-9]{7}"
-#: The SQL pick of values worth judging: ``identity.CANDIDATE`` narrowed by what
-#: ``identity.find_identity_number`` itself requires, so that text without a match still cannot
-#: hold an identity number (tests/unit/test_ingest_fast_checks.py), while a pseudonym with a
-#: long digit run rarely matches: an 11-digit run bounded by non-digits whose first four digits
-#: can be a day (01-31, D-nummer 41-71) and a month; a 10-digit number token (a lost leading
-#: zero: day 1-9) with optional sign and fraction; and the exponent forms as CANDIDATE has them.
-ID_PREFILTER = (f"(^|[^0-9]){_DDMM11}([^0-9]|$)"
-                f"|(^|[^0-9A-Za-z_.])[+-]?{_DDMM10}(\\.[0-9]*)?([^0-9A-Za-z_.]|$)"
-                "|(^|[^0-9A-Za-z_.])[+-]?[0-9]{10,}[eE]|[0-9]\\.[0-9]*[eE]")
-
-
 def find_identity_numbers(conn: duckdb.DuckDBPyConnection, register: Register) -> tuple[int, tuple | None]:
     """(number of values holding an identity number, (file, row, column, kind) of the first one).
 
     Every value of every column, and the raw text of malformed lines, under the one rule
     (``identity.find_identity_number``: an 11-digit run anywhere in the value, or a number token
     such as ``+12077732193``, ``1018512366`` or ``1018512366.0``; Parquet numbers arrive here as
-    their text). Candidates are picked in SQL with ``ID_PREFILTER``; only the distinct
+    their text). Candidates are picked in SQL with ``identity.PREFILTER``; only the distinct
     candidates are judged in Python.
     """
-    cand = lit(ID_PREFILTER)
+    cand = lit(identity.PREFILTER)
     # One regexp pass over each row's values joined by ';' picks the rows worth a look: ';' is
     # neither a digit nor a sign and stands where the pattern's ^, $ and boundary classes allow,
     # so a value matching it makes its joined row match (and no match spans a ';'). Only those
