@@ -4,7 +4,10 @@
     .venv/bin/python benchmarks/ingest.py --scale 0.1 --start 2016-01 --end 2016-12
 
 Prints, per register, deliveries, rows and the slowest delivery's seconds; the total wall time
-of ingestion (generation excluded) and the peak RSS of this process (DuckDB runs in-process).
+of ingestion (generation excluded), split into its phases (reading the files, the identity-number
+guard, the row rules with duplicate keys, the rest: writing into the warehouse, audit, commit,
+move), and the peak RSS of this process (DuckDB runs in-process). The phases are timed by wrapping
+the ``workhealth.ingest.checks`` functions; the yardstick is not touched by that.
 
 The yardstick (issue 13): just before each delivery is ingested, DuckDB's own ``read_csv`` of
 the same data files into a table of a separate database file on the same disk (types
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         generate(s.inbox, start=args.start, end=args.end, scale=args.scale, seed=args.seed)
         gen = time.perf_counter() - t0
         per = defaultdict(lambda: [0, 0, 0.0])  # deliveries, rows, slowest seconds
+        phases = _time_phases()
         statuses = defaultdict(int)
         wall = duck = 0.0
         for folder in scan_inbox(s.inbox):
@@ -75,11 +79,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{register:<18}{n:>11}{rows:>14,}{slowest:>11.1f}")
     print(f"statuses        {dict(statuses)}")
     print(f"ingest wall     {wall:.1f} s ({total_rows / wall:,.0f} rows/s)")
+    split = ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+    print(f"  phases        {split}, rest {wall - sum(phases.values()):.1f} s")
     print(f"duckdb read_csv {duck:.1f} s ({total_rows / duck:,.0f} rows/s), same files, same run")
     print(f"ratio           {duck / wall:.2f} (workhealth rows/s over DuckDB read_csv rows/s; goal >= 0.5)")
     print(f"warehouse size  {size / 2**20:,.0f} MiB")
     print(f"peak RSS        {peak:.2f} GiB (generation and ingestion, one process)")
     return 0
+
+
+def _time_phases() -> dict[str, float]:
+    """Seconds spent in each check phase of ``ingest_delivery``, summed over deliveries (filled
+    while ingesting): the phase functions of ``workhealth.ingest.checks`` wrapped with a timer."""
+    import functools
+
+    from workhealth.ingest import checks
+
+    phases: dict[str, float] = {}
+    for label, name in (("read", "stage_files"), ("identity", "find_identity_numbers"),
+                        ("row rules", "find_row_defects")):
+        phases[label] = 0.0
+
+        def timed(*a, _f=getattr(checks, name), _label=label, **k):
+            t = time.perf_counter()
+            try:
+                return _f(*a, **k)
+            finally:
+                phases[_label] += time.perf_counter() - t
+
+        setattr(checks, name, functools.wraps(getattr(checks, name))(timed))
+    return phases
 
 
 def _duckdb_read_csv(folder: Path, database: Path) -> float:
