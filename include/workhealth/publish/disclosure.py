@@ -110,22 +110,32 @@ class _Margins:
     """The equations of one table with a cell -> equations index and independent blocks."""
 
     def __init__(self, df: pd.DataFrame, spec: TableSpec, geo_parent: dict):
-        self.eqs = margin_equations(df, spec, geo_parent)
+        # Equations never cross the dimensions without a total (year, month_offset): one block each.
+        fixed = np.array(["|".join(map(str, k)) for k in df[list(spec.fixed)].itertuples(index=False, name=None)],
+                         dtype=object)
+        self._index(margin_equations(df, spec, geo_parent), fixed)
+
+    @classmethod
+    def of_equations(cls, eqs: list[Equation], block_of: np.ndarray) -> _Margins:
+        """Margins given as equations ([total, part, ...] row indices) and each row's block."""
+        m = cls.__new__(cls)
+        m._index(eqs, np.asarray(block_of, dtype=object))
+        return m
+
+    def _index(self, eqs: list[Equation], fixed: np.ndarray) -> None:
+        self.eqs = eqs
         self.by_cell: dict[int, list[int]] = defaultdict(list)
         for e, eq in enumerate(self.eqs):
             for i in eq:
                 self.by_cell[int(i)].append(e)
-        # Equations never cross the dimensions without a total (year, month_offset): one block each.
-        fixed = np.array(["|".join(map(str, k)) for k in df[list(spec.fixed)].itertuples(index=False, name=None)],
-                         dtype=object)
         self.block_of = fixed
         self.block_cells = {b: np.flatnonzero(fixed == b) for b in np.unique(fixed)}
         #: (quantity, block) -> the unknown cells last audited safe there.
         self.safe: dict[tuple[str, str], frozenset] = {}
-        #: (block, unknown cells) -> determined_cells() of that block: the audit depends on the
-        #: unknown cells only, and many quantities share a pattern (n_patients follows n_courses,
+        #: (block, unknown cells) found free of determined cells: the audit depends on the unknown
+        #: cells only, and many quantities share a pattern (n_patients follows n_courses,
         #: cooperation.n_courses is courses.n_courses, equal counts are hidden together).
-        self.audits: dict[tuple[str, frozenset], list[tuple[int, list[int]]]] = {}
+        self.clean: set[tuple[str, frozenset]] = set()
         self.blocks: dict[str, list[int]] = defaultdict(list)
         for e, eq in enumerate(self.eqs):
             self.blocks[fixed[eq[0]]].append(e)
@@ -230,6 +240,120 @@ def _determined_in(m: _Margins, eq_ids: list[int], unknown: np.ndarray) -> list[
     return out
 
 
+class _IncrementalAudit:
+    """The exact audit of one block, kept current while complements are hidden one at a time.
+
+    One pivoted QR of the block's equations restricted to its unknown cells (A, equations x
+    cells) gives an orthonormal basis ``B`` of A's column space with ``B = A T``, and the cells
+    that are determined (zero in every null-space vector of A). Hiding a published cell c adds
+    the column a_c: when a_c lies in the column space (a_c = A y, y = T B'a_c), the null space
+    gains (-y, 1), so exactly the determined cells j with y_j != 0 become free and nothing new is
+    determined; otherwise B and T gain a column and c itself is determined. Cell j is freed by
+    hiding c iff c's column lies in the column space and y_j != 0: the complement chosen is the
+    smallest such published non-zero cell, so every step frees the cell it is for and no
+    re-audit is needed (before: a full QR after every round of complements)."""
+
+    TOL = 1e-8
+
+    def __init__(self, m: "_Margins", block: str, unknown: np.ndarray):
+        from scipy.linalg import qr, solve_triangular
+        from scipy.sparse import csr_matrix
+
+        self.cells = m.block_cells[block]
+        eq_ids = m.blocks[block]
+        pos = {int(c): j for j, c in enumerate(self.cells)}
+        rows, cols, vals = [], [], []
+        for r, e in enumerate(eq_ids):
+            eq = m.eqs[e]
+            rows += [r] * len(eq)
+            cols += [pos[int(i)] for i in eq]
+            vals += [1.0] + [-1.0] * (len(eq) - 1)
+        #: equations x block cells (+1 the total, -1 the parts); its transpose, cells x equations.
+        e_mat = csr_matrix((vals, (rows, cols)), shape=(len(eq_ids), len(self.cells)))
+        self.cols = e_mat.T.tocsr()
+        self.sqnorm = np.asarray(self.cols.multiply(self.cols).sum(axis=1)).ravel()
+        u = np.flatnonzero(unknown[self.cells])  # block positions of the unknown cells
+        a = e_mat[:, u].toarray()
+        live = np.flatnonzero(a.any(axis=1))
+        n_eq = len(eq_ids)
+        #: T's row of each unknown block position
+        self.row_of = {int(p): k for k, p in enumerate(u)}
+        if len(live) and len(u):
+            q, rr, piv = qr(a[live], mode="economic", pivoting=True)
+            diag = np.abs(np.diag(rr))
+            rank = int((diag > 1e-9 * max(1.0, diag[0])).sum())
+        else:
+            rank, piv = 0, np.arange(len(u))
+        self.b = np.zeros((n_eq, rank))
+        self.t = np.zeros((len(u), rank))
+        self.det = np.zeros(len(u), bool)
+        if rank:
+            self.b[live] = q[:, :rank]
+            r11_inv = solve_triangular(rr[:rank, :rank], np.eye(rank))
+            self.t[piv[:rank]] = r11_inv
+            # null space: pivot cells are -R11^-1 R12 against the free (non-pivot) cells
+            x = r11_inv @ rr[:rank, rank:]
+            self.det[piv[:rank]] = np.abs(x).max(axis=1, initial=0.0) <= self.TOL
+        #: B' a_c for every block cell (cells x rank), kept current as B grows
+        self.p = np.asarray(self.cols @ self.b)
+
+    def determined(self) -> list[int]:
+        """Table indices of the unknown cells the equations determine, in order."""
+        inv = {k: p for p, k in self.row_of.items()}
+        return sorted(int(self.cells[inv[k]]) for k in np.flatnonzero(self.det))
+
+    def freeing(self, cell: int, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of ``candidates`` (block positions of published cells): those whose hiding frees
+        ``cell``, and those the cell's value depends on in the combination B T[cell] of the
+        equations (its weight a_c' B T[cell]; for a cell in the column space the weight is y_j,
+        the same for every combination)."""
+        p = self.p[candidates]
+        in_span = self.sqnorm[candidates] - (p ** 2).sum(axis=1) <= self.TOL
+        weighted = np.abs(p @ self.t[self.row_of[self._pos(cell)]]) > self.TOL
+        return candidates[in_span & weighted], candidates[weighted]
+
+    def is_determined(self, cell: int) -> bool:
+        return bool(self.det[self.row_of[self._pos(cell)]])
+
+    def _pos(self, cell: int) -> int:
+        return int(np.searchsorted(self.cells, cell))
+
+    def hide(self, cell: int) -> None:
+        j = self._pos(cell)
+        p = self.p[j].copy()
+        rho = float(np.sqrt(max(self.sqnorm[j] - (p ** 2).sum(), 0.0)))
+        y = self.t @ p
+        k = len(self.row_of)
+        self.row_of[j] = k
+        self.t = _grown(self.t, rows=1)
+        if rho <= np.sqrt(self.TOL):  # in the column space: free every cell y touches
+            self.det[np.abs(y) > self.TOL] = False
+            self.det = np.append(self.det, False)
+            return
+        b = (self.cols[j].toarray().ravel() - self.b @ p) / rho
+        self.t = _grown(self.t, cols=1)
+        self.t[:, -1] = np.append(-y, 1.0) / rho
+        self.b = _grown(self.b, cols=1)
+        self.b[:, -1] = b
+        self.p = _grown(self.p, cols=1)
+        self.p[:, -1] = self.cols @ b
+        self.det = np.append(self.det, True)
+
+
+def _grown(a: np.ndarray, rows: int = 0, cols: int = 0) -> np.ndarray:
+    """``a`` with ``rows`` more zero rows and ``cols`` more zero columns, as a view into spare
+    capacity (doubled when full): hiding n cells copies each matrix log(n) times, not n times."""
+    r, c = a.shape[0] + rows, a.shape[1] + cols
+    base = a.base if a.base is not None and a.base.ndim == 2 else None
+    if base is None or base.shape[0] < r or base.shape[1] < c or a.strides != base.strides:
+        base = np.zeros((r + r // 2 + 16, c + c // 2 + 16))
+        base[:a.shape[0], :a.shape[1]] = a
+    else:
+        base[a.shape[0]:r, :c] = 0.0
+        base[:r, a.shape[1]:c] = 0.0
+    return base[:r, :c]
+
+
 def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.ndarray | None = None,
             key: str = "") -> set[int]:
     """Add complementary suppressions to ``unknown`` (in place) until no unknown non-zero cell is
@@ -237,56 +361,54 @@ def protect(m: _Margins, values: np.ndarray, unknown: np.ndarray, eligible: np.n
     reader knows anyway are not; zero cells never are). ``key`` names the quantity (the audit
     cache). Returns the cells added.
 
-    A determined cell is freed by hiding a published non-zero cell of the combination of
-    equations that determines it. A combination that a complement of the same round already
-    touched is left to the next audit. (Hiding a complement for every determined cell an audit
-    finds took ten times fewer audits but hid about 10 % more cells, national totals among them:
-    rejected.) When that combination has none (every published cell in it
-    is 0), the cell's value is 0: the equations hold for the true values, so the cell equals
-    a combination of zeros. Such a hidden zero is left determined (only a zero complement could
-    hide it, and zeros are published anyway). A non-zero cell always has a complement: its
-    combination sums known cells to a non-zero value, so one of them is non-zero, and every
-    ineligible cell is a known zero. (``n_patients`` is not additive, but it is never 0 and its
-    equations are those of ``n_courses``, which is.) So the RuntimeError below cannot happen."""
+    First the singletons (:func:`_singletons`), then per block the exact, incremental audit
+    (:class:`_IncrementalAudit`): each determined cell, in turn, gets as complement the smallest
+    published non-zero cell whose hiding frees it (exact: the audit is updated, not redone).
+    When no single published cell frees it, the complement is the smallest published non-zero
+    cell its value depends on in one combination of equations that determines it (that cell's
+    column lies outside the column space, so hiding it grows the space, and the loop goes on).
+    When its value depends on no published non-zero cell, it is a combination of zeros: 0, as the
+    equations hold for the true values. Such a hidden zero is left determined (only a zero
+    complement could hide it, and zeros are published anyway). A non-zero cell always has a
+    complement: its combination sums known cells to a non-zero value, so one of them is non-zero,
+    and every ineligible cell is a known
+    zero. (``n_patients`` is not additive, but it is never 0 and its equations are those of
+    ``n_courses``, which is.) So the RuntimeError below cannot happen."""
     eligible = np.ones(len(values), bool) if eligible is None else eligible
     values = np.nan_to_num(np.asarray(values, dtype="float64"))  # a numerator over 0 units is NULL: 0
     added: set[int] = set()
-    while True:
-        _singletons(m, values, unknown, eligible, added)
+    _singletons(m, values, unknown, eligible, added)
+    for b, cells in m.block_cells.items():
         # Only blocks whose unknown cells changed since they were last audited safe (for this
-        # quantity) need the audit again: suppression is re-run as other measures add cells.
-        state = {b: frozenset(np.flatnonzero(unknown[cells]).tolist()) for b, cells in m.block_cells.items()}
-        dirty = [b for b in m.blocks if m.safe.get((key, b)) != state[b]]
-        if not dirty:
-            return added
-        todo = [b for b in dirty if (b, state[b]) not in m.audits]
-        new = determined_cells(m, unknown, todo)
-        for b in todo:
-            m.audits[(b, state[b])] = new.get(b, [])
-        found = {b: m.audits[(b, state[b])] for b in dirty}
-        touched: set[int] = set()
-        for b in dirty:
-            acted = False
-            for cell, eq_ids in found.get(b, []):
-                if touched.intersection(eq_ids):
-                    acted = True  # this round's complement already broke that combination; re-audit
-                    continue
-                # Hide the smallest published non-zero cell of the equations that determine it.
-                pool = {int(i) for e in eq_ids for i in m.eqs[e] if not unknown[i] and eligible[i] and values[i] != 0}
-                if not pool:
-                    if values[cell] != 0:
-                        raise RuntimeError(f"disclosure: non-zero cell {cell} stays determined and no complement "
-                                           "is left")
-                    continue  # a hidden zero given by published zeros alone (docstring)
-                c = min(pool, key=lambda i: (values[i], i))
-                unknown[c] = True
-                added.add(c)
-                touched.update(m.by_cell[c])
-                acted = True
-            if not acted:
-                m.safe[(key, b)] = state[b]
-        if not touched:
-            return added
+        # quantity), or found free of determined cells (for any), need the audit again:
+        # suppression is re-run as other measures add cells, and many quantities share a pattern.
+        state = frozenset(np.flatnonzero(unknown[cells]).tolist())
+        if m.safe.get((key, b)) == state or (b, state) in m.clean or b not in m.blocks:
+            continue
+        audit = _IncrementalAudit(m, b, unknown)
+        settled: set[int] = set()  # hidden zeros given by published zeros alone
+        while todo := [c for c in audit.determined() if c not in settled]:
+            cell = todo[0]
+            published = np.flatnonzero(~unknown[cells] & eligible[cells] & (values[cells] != 0))
+            free, weighted = audit.freeing(cell, published)
+            if not len(weighted):
+                if values[cell] != 0:
+                    raise RuntimeError(f"disclosure: non-zero cell {cell} stays determined and no "
+                                       "complement is left")
+                settled.add(cell)  # (docstring)
+                continue
+            # A cell that frees it at once; else one its value depends on (outside the column
+            # space: hiding it grows the space, and the loop goes on).
+            pool = free if len(free) else weighted
+            c = int(cells[min(pool, key=lambda p: (values[cells[p]], cells[p]))])
+            unknown[c] = True
+            added.add(c)
+            audit.hide(c)
+        state = frozenset(np.flatnonzero(unknown[cells]).tolist())
+        m.safe[(key, b)] = state
+        if not audit.det.any():
+            m.clean.add((b, state))
+    return added
 
 
 class TableSuppression:
@@ -470,3 +592,110 @@ def _hide_equal_counts(st: TableSuppression) -> bool:
                 vb = st.df[b].to_numpy()
                 changed |= st.mark(b, st.suppressed(a) & (va == vb) & (vb != 0))
     return changed
+
+
+# -- the evaluation's effects table (evaluation.md section 7; docs/evaluation.md) -------------------
+
+EFFECT_DIMS = ("intervention", "subgroup_dim", "subgroup_value", "outcome", "k")
+#: additive over the values of a subgroup dimension (the treated entries, and those left unmatched,
+#: fall in exactly one value): protected in the margins; n_comparison counts distinct persons, who
+#: can serve in sets of several subgroups, so it has no margin and is protected by the primary rule.
+EFFECT_COUNTS = ("n_treated", "n_comparison", "n_unmatched")
+EFFECT_ADDITIVE = ("n_treated", "n_unmatched")
+#: computed over the row's treated entries (n_treated units): suppressed together.
+EFFECT_RATIOS = ("rate_treated", "rate_comparison", "risk_difference", "ci_low", "ci_high", "naive_difference",
+                 "e_value", "max_abs_smd")
+EFFECT_COLUMNS = [*EFFECT_DIMS, *(c for m in (*EFFECT_COUNTS, *EFFECT_RATIOS) for c in (m, f"{m}_flag")), "flags"]
+EFFECT_DECIMALS = 4
+RULES["effects"] = (
+    f"counts 1 to {MAX_SUPPRESSED_COUNT} suppressed; every rate, difference, interval, E-value and SMD of a row "
+    f"over fewer than {MIN_UNITS} treated entries suppressed (all of the row's together, following a hidden "
+    "n_treated); n_treated and n_unmatched protected, and the row pattern of the rates (whose treated and "
+    "comparison numerators add up over subgroups) too, in the margin 'all = sum of the values' of every "
+    "subgroup dimension of each intervention, outcome and k; the counts of one intervention and subgroup "
+    "that are equal across outcomes and k are suppressed together; a rate that does not exist (no comparison "
+    "followed, an E-value over a zero comparison rate) is empty with flag no_units")
+
+
+def _effect_margins(df: pd.DataFrame, values: np.ndarray) -> _Margins:
+    """all = sum(values of the dimension) for each subgroup dimension of each intervention, outcome
+    and k; only equations that hold for ``values`` (they all should: a reader may know them)."""
+    block = df["intervention"].astype(str) + "|" + df["outcome"].astype(str) + "|" + df["k"].astype(str)
+    eqs = []
+    for _, rows in df.groupby([block, df["subgroup_dim"]], sort=True):
+        if (rows["subgroup_dim"] == "all").all():
+            continue
+        b = block[rows.index[0]]
+        total = np.flatnonzero((block == b) & (df["subgroup_dim"] == "all"))
+        parts = rows.index.to_numpy()
+        if len(total) == 1 and values[total[0]] == values[parts].sum():
+            eqs.append(np.array([total[0], *parts]))
+    return _Margins.of_equations(eqs, block.to_numpy())
+
+
+def suppress_effects(effects: pd.DataFrame) -> pd.DataFrame:
+    """The published ``effects`` table from the evaluation's pre-suppression effects (one row per
+    intervention, subgroup_dim, subgroup_value, outcome and k; the §7 counts and rates, and the
+    booleans ``imbalanced`` and ``imprecise`` or a ready ``flags`` column). Columns: the
+    dimensions, each count and rate followed by its ``_flag`` ('' | primary | secondary |
+    no_units), then ``flags`` (the row's ``imbalanced``/``imprecise``, comma-separated)."""
+    df = effects.reset_index(drop=True)
+    n = len(df)
+    flags = {m: np.full(n, "", dtype=object) for m in (*EFFECT_COUNTS, *EFFECT_RATIOS)}
+    counts = {m: df[m].fillna(0).to_numpy(dtype="int64") for m in EFFECT_COUNTS}
+    for m in EFFECT_COUNTS:
+        flags[m][(counts[m] >= 1) & (counts[m] <= MAX_SUPPRESSED_COUNT)] = "primary"
+    treated = counts["n_treated"]
+    # The counts of one intervention and subgroup at several outcomes and k: a reader may see they
+    # are equal (the same entries followed), so one hidden is all hidden.
+    same = df.groupby(["intervention", "subgroup_dim", "subgroup_value"], sort=False).ngroup().to_numpy()
+    with _one_blas_thread():
+        margins = {m: _effect_margins(df, counts[m]) for m in EFFECT_ADDITIVE}
+        while True:
+            changed = False
+            for m in EFFECT_ADDITIVE:
+                unknown = flags[m] != ""
+                added = protect(margins[m], counts[m], unknown, key=m)
+                flags[m][sorted(added)] = "secondary"
+                hidden = flags[m] != ""
+                key = pd.Series(list(zip(same, counts[m])))
+                link = ~hidden & (counts[m] != 0) & key.isin(set(key[hidden])).to_numpy()
+                flags[m][link] = "secondary"
+                changed |= bool(link.any())
+            if not changed:
+                break
+        hidden = flags["n_treated"] != ""
+        # Every ratio of a row is over its n_treated entries.
+        row = np.full(n, "", dtype=object)
+        row[treated == 0] = "no_units"
+        row[(treated >= 1) & (treated < MIN_UNITS)] = "primary"
+        row[(row != "primary") & hidden & (treated != 0)] = "secondary"
+        # The treated and comparison numerators add up over subgroups: protect the row pattern in
+        # the margins of n_treated. Rows without treated entries are known zeros.
+        known_zero = treated == 0
+        unknown = (row != "") & ~known_zero
+        added = protect(margins["n_treated"], treated, unknown, eligible=~known_zero, key="ratios")
+        row[sorted(added)] = "secondary"
+    for m in EFFECT_RATIOS:
+        flags[m][:] = row
+        # published rows where the value does not exist (no comparison followed; an E-value of a
+        # zero comparison rate): empty, flag no_units
+        missing = ~np.isfinite(pd.to_numeric(df[m], errors="coerce").astype("float64").to_numpy())
+        flags[m][(row == "") & missing] = "no_units"
+    out = df[list(EFFECT_DIMS)].copy()
+    for m in EFFECT_COUNTS:
+        hidden = flags[m] != ""
+        out[m] = pd.array(np.where(hidden, 0, counts[m]), dtype="Int64")
+        out.loc[hidden, m] = pd.NA
+        out[f"{m}_flag"] = pd.array(np.where(hidden, flags[m], None), dtype="string")
+    for m in EFFECT_RATIOS:
+        v = pd.to_numeric(df[m], errors="coerce").astype("float64").round(EFFECT_DECIMALS)
+        out[m] = v.where(flags[m] == "")
+        out[f"{m}_flag"] = pd.array(np.where(flags[m] == "", None, flags[m]), dtype="string")
+    if "flags" in df.columns:
+        out["flags"] = df["flags"].astype("string")
+    else:
+        names = [c for c in ("imbalanced", "imprecise") if c in df.columns]
+        out["flags"] = pd.array([",".join(c for c in names if bool(r[c])) or None for _, r in df[names].iterrows()]
+                                if names else [None] * n, dtype="string")
+    return out[EFFECT_COLUMNS]
