@@ -24,20 +24,23 @@ INIT_SICK_SHARE = 0.045       #: of the employed, on an ongoing sick-leave case 
 # Monthly hazards
 SICK_NEW_CASE = 0.018         #: new sick-leave case per employed man per month (women x1.35)
 SICK_WOMEN_FACTOR = 1.35
-#: (share, min days, max days) of new sick-leave case durations
+#: (share, min days, max days) of sick-leave case durations: the target of the earlier model, which drew
+#: them directly. Not read any more: SICK_END_HAZARD gives ≈ 44 / 37 / 13 %, 2.5 % 251-363 days, ≈ 4 % at the limit
 SICK_DURATION_CLASSES = ((0.55, 3, 14), (0.28, 15, 56), (0.13, 57, 250), (0.04, 364, 364))
 SICK_LONG_TO_AAP = 0.70       #: cases reaching the 52-week limit that continue on AAP
 SICK_CERT_GAP = 0.15          #: share of continuation certificates starting 1-16 days after the previous end
 SICK_RELAPSE = 0.08           #: share of ended cases followed by a new case 17-90 days later
 SICK_GRADED = 0.20            #: share of certificates with a grade below 100
 SICK_ICD10_SHARE = 0.15       #: certificates from specialists (ICD-10); GPs use ICPC-2
-SICK_GROUP_SHARES = (0.40, 0.25, 0.35)  #: MSK, MENTAL, OTHER
+#: MSK, MENTAL, OTHER share of new cases. With the hazard factors below (mental cases last longer)
+#: the certificates come out about 37 / 27 / 36 %: MSK the largest group, mental disorders well below it, as in NAV's
+#: doctor-certified sickness absence days by diagnosis (3rd quarter 2013: MSK 41 %, mental 19 %;
+#: mental disorders about one in five of those on sick leave beyond 16 days)
+SICK_GROUP_SHARES = (0.40, 0.17, 0.43)
 SICK_MISSING_DIAGNOSIS = 0.01
 
 AAP_DIRECT = 0.004            #: monthly AAP inflow among the non-employed without benefits
-AAP_MONTHS = (6, 60)          #: AAP duration in months, uniform
 AAP_REASSESS = 0.06           #: share of ongoing AAP decisions changed (re-delivered unchanged) per month
-AAP_EXIT = (0.45, 0.40, 0.15)  #: AAP ends with: return to work, disability, neither
 AAP_LOSES_JOB = 0.70
 
 DIS_DIRECT = 0.006            #: monthly disability inflow among non-employed aged 35+ without benefits
@@ -66,10 +69,6 @@ COURSE_GAPS = ((0.80, 7, 45), (0.12, 46, 90), (0.08, 91, 180))
 COURSE_GROUP_SHARES = (0.55, 0.35, 0.10)  #: MSK, MENTAL, OTHER for patients not on sick leave
 #: median sick-leave days at course start: SICK_DAYS_2016 * growth^(year-2016), capped
 SICK_DAYS_2016, SICK_DAYS_GROWTH, SICK_DAYS_CAP = 45.0, 1.45, 240.0
-#: return-to-work probability: base by diagnosis group minus penalties
-RTW_BASE = (0.78, 0.62, 0.68)  #: MSK, MENTAL, OTHER
-RTW_SICK_PENALTY = 0.35       #: x min(sick days at start, 365) / 365
-RTW_CARE_PENALTY = {1: 0.10, 2: 0.05, 3: 0.0}
 RT_ERA_END = "2018-01-01"     #: Raskere tilbake (debitor 20) before, Helse og arbeid procedure codes from
 
 # ---------------------------------------------------------------------------------------------
@@ -217,3 +216,59 @@ IPS_MONTHS = {"INDJOBSTOT": (3, 18), "IPSUNG": (3, 24)}
 MEASURE_CHANGED = 0.02        #: monthly share of open spells re-delivered (changed, values as they stand)
 MEASURE_UNKNOWN_TYPE = 0.004  #: share of new spells with a measure code outside nav_measure_types.csv
 UNKNOWN_MEASURE_TYPES = ("TILTAK99", "UKJENT")
+
+# ---------------------------------------------------------------------------------------------
+# Hazards, selection and planted effects (docs/synthetic_data.md, "Planted effects and the truth
+# file"). Every transition that decides a person's monthly state draws a counter-based uniform
+# keyed by (seed, person, month, purpose), so an untreated "shadow" twin draws the same numbers.
+# ---------------------------------------------------------------------------------------------
+#: monthly hazard that a sick-leave case ends (return to work), by month of the case (0 = the
+#: month it starts; the last value holds from then on). Months 0-1 set the short cases and the
+#: certificate volume (≈ 185-190 k a month at scale 1): with the group, age and history factors
+#: below the population's cases are longer than with the bare hazard, so months 0-1 are raised
+#: above the bare fit to the duration classes (0.465, 0.558). Month 2 on sets the long cases.
+SICK_END_HAZARD = (0.57, 0.63, 0.345, 0.16, 0.155, 0.15, 0.14, 0.135, 0.13, 0.13, 0.125, 0.125)
+#: x by diagnosis group MSK, MENTAL, OTHER: mental disorders end less often in every month of the
+#: case, so after a course too MSK patients return to work more often (about 10 points 6 months
+#: after its end: tests/unit/test_generate.py::test_return_to_work_better_for_msk_than_mental)
+SICK_HAZARD_GROUP = (1.0, 0.6, 1.15)
+HAZARD_AGE_BANDS = (30, 50)              #: age bands <30, 30-49, 50+ for the factors below
+SICK_HAZARD_AGE = (1.15, 1.0, 0.85)
+#: x exp(-HAZARD_HISTORY * months on SYK/AAP in the last 24 months outside the current spell)
+HAZARD_HISTORY = 0.05
+HAZARD_CAP = 0.95
+#: AAP: monthly exit hazards (to work, to disability, neither) from month AAP_MIN_MONTHS of the
+#: decision on; at AAP_MAX_MONTHS it ends with these relative odds
+AAP_EXIT_HAZARD = (0.015, 0.013, 0.005)
+AAP_WORK_AGE = (1.3, 1.0, 0.7)
+AAP_DISABILITY_AGE = (0.5, 1.0, 1.5)
+AAP_MIN_MONTHS, AAP_MAX_MONTHS = 3, 60
+
+#: selection into a course on sick leave: weight x (1 + this x months on SYK/AAP in the last 24
+#: months outside the current spell); into a NAV measure on AAP: x (1 + MEASURE_HISTORY_WEIGHT x
+#: months on SYK/AAP in the last 24 months)
+COURSE_HISTORY_WEIGHT = 0.10
+MEASURE_HISTORY_WEIGHT = 0.05
+COURSE_WASHOUT_MONTHS = 12    #: no new course within 12 months of a course start
+
+#: hazard multipliers (return to work from SYK and from AAP to work) while the intervention
+#: runs and EFFECT_AFTER_MONTHS months after its end month; by care level, then diagnosis group
+#: (MSK, MENTAL, OTHER) of the course
+COURSE_EFFECT = {1: (2.2, 1.6, 1.3), 2: (1.4, 1.25, 1.1), 3: (1.0, 1.0, 1.0)}
+IPS_EFFECT = (1.5, 2.8, 1.5)  #: IPS (INDJOBSTOT, IPSUNG) by the participant's diagnosis group
+MEASURE_EFFECT = {"AVKLARAG": 1.0, "INDOPPFAG": 1.15, "ARBTREN": 1.25, "ARBFORB": 1.1, "MIDLONTIL": 1.5,
+                  "GRUPPEAMO": 1.1, "ARBRRHDAG": 1.2, "ARBRRDOGN": 1.2, "VASV": 1.0}
+EFFECT_AFTER_MONTHS = 6
+TRUTH_FOLLOW_UP = (3, 6, 12, 24)  #: k of the truth file (evaluation outcomes rtw_k, hrb_k)
+
+#: share (%) of residents aged 18-67 on disability benefit per county: NAV, mottakere av
+#: uføretrygd som andel av befolkningen. Østfold, Akershus, Oslo, Hedmark and Aust-Agder are
+#: NAV's figures for March 2019; the others are NAV's 31.12.2018 figures (the nearest published
+#: per county); merged counties are the population-weighted mean of their parts (Innlandet =
+#: Hedmark 13.7 + Oppland 12.4, Agder = Aust-Agder 14.3 + Vest-Agder 12.6, Vestland = Hordaland
+#: 8.4 + Sogn og Fjordane 8.4). Used relative to their population-weighted mean, so the
+#: national level stays as calibrated (disability entries and the start stock scale with it).
+COUNTY_DISABILITY_PCT = {
+    "03": 5.7, "32": 7.3, "46": 8.4, "50": 10.6, "11": 8.5, "34": 13.1, "42": 13.2, "31": 14.8,
+    "33": 9.4, "39": 12.5, "15": 9.5, "18": 13.1, "40": 13.3, "55": 10.6, "56": 11.1,
+}

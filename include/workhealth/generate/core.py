@@ -6,6 +6,7 @@ docs/synthetic_data.md); coding defects are part of the simulation and always pr
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -46,6 +47,12 @@ DEFECTS: dict[str, str] = {
 }
 
 FORMATS = ("csv", "csv.gz", "parquet")
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (after resolving links and ``..``)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
 
 
 def _months(start: str, end: str) -> list[np.datetime64]:
@@ -105,11 +112,14 @@ class _Inbox:
 
 
 def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: float = 0.01,
-             seed: int = 20240101, defects: Iterable[str] = (), fmt: str = "csv.gz") -> dict:
+             seed: int = 20240101, defects: Iterable[str] = (), fmt: str = "csv.gz",
+             truth: Path | None = None) -> dict:
     """Write synthetic register deliveries for every month in [start, end] into ``inbox``.
 
-    Returns ``{"deliveries": [...], "rows_per_register": {...}, "persons": n, "seconds": s}``.
-    Deterministic: the same arguments give byte-identical folders.
+    Returns ``{"deliveries": [...], "rows_per_register": {...}, "persons": n, "seconds": s,
+    "truth_entries": n, "selection": {...}}``. Deterministic: the same arguments give
+    byte-identical folders, with or without ``truth``: a JSON file (never inside the inbox) with
+    the true effect on the treated of the planted interventions (docs/synthetic_data.md).
     """
     t0 = time.perf_counter()
     defects = set(defects)
@@ -120,12 +130,14 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
         raise ValueError(f"unknown format {fmt!r}; valid: {FORMATS}")
     if scale <= 0:
         raise ValueError("scale must be positive")
+    if truth is not None and inside(Path(truth), Path(inbox)):
+        raise ValueError(f"the truth file {truth} must not be inside the inbox {inbox}")
     months = _months(start, end)
     rng = np.random.default_rng(seed)
     defect_rng = np.random.default_rng([seed, 1])  # defects do not disturb the simulation's stream
-    world = World(rng, scale, months[0], load_codes())
-    # the cross-sector registers draw from their own stream: the original five stay as they were
-    cross = CrossSector(np.random.default_rng([seed, 2]), world)
+    world = World(rng, scale, months[0], load_codes(), seed=seed)
+    # KPR contacts draw from their own stream: the other registers stay as they were without them
+    cross = CrossSector(np.random.default_rng([seed, 2]), world, np.random.default_rng([seed, 3]))
     out = _Inbox(Path(inbox), fmt, defect_rng, defects)
     first, mid, last = 0, len(months) // 2, len(months) - 1
 
@@ -164,6 +176,11 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
                           version=2, defect="correction")
             del table
         del tables
+    # the truth covers the generated span only (before the "arriving" month below)
+    truth_rows = world.truth()
+    if truth is not None:
+        Path(truth).parent.mkdir(parents=True, exist_ok=True)
+        Path(truth).write_text(json.dumps(truth_rows, indent=1) + "\n", encoding="utf-8")
     if "arriving" in defects:
         month = months[-1] + 1
         tables = world.step(month)
@@ -175,7 +192,9 @@ def generate(inbox: Path, start: str = "2016-01", end: str = "2019-12", scale: f
     return {
         "deliveries": out.summary,
         "rows_per_register": rows_per_register,
-        "persons": int(world.n),
+        "persons": int((world.shadow == 0).sum()),
+        "truth_entries": len(world.entries["f"]),
+        "selection": world.selection,
         "seconds": round(time.perf_counter() - t0, 3),
     }
 

@@ -1,10 +1,12 @@
 """The cross-sector registers: KPR primary-care contacts and NAV measure spells.
 
-They are drawn from the simulated lives of ``World`` (its state after each month's step, and
-the month's sickness certificates) but from a random stream of their own, so the five original
-registers are byte-identical with or without them. Parameters: ``calibration.py``; the model:
-docs/synthetic_data.md. Vectorised like the simulation: loops run over services and code groups,
-never over persons or rows.
+KPR contacts are drawn from the simulated lives of ``World`` (its state after each month's step,
+and the month's sickness certificates) with a random stream of their own, so the other registers
+are byte-identical with or without them. NAV measure spells are part of the simulated lives
+(``World._select``: who starts one changes their return to work); here they are only written,
+with re-deliveries of changed spells drawn from this stream. Parameters: ``calibration.py``; the
+model: docs/synthetic_data.md. Vectorised like the simulation: loops run over services and code
+groups, never over persons or rows.
 """
 
 from __future__ import annotations
@@ -14,20 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workhealth.generate import calibration as P
-from workhealth.generate.simulation import NONE, World, dates, hex16, ids, month_days, pick
+from workhealth.generate.simulation import MEASURE_CODES, NONE, World, dates, hex16, ids, month_days, pick
 
 SERVICES = ("GP", "EMERGENCY", "PHYSIO", "MENTAL_HEALTH", "HEALTHY_LIFE")
 _GP, _EMERGENCY, _PHYSIO, _MENTAL, _HEALTHY = range(len(SERVICES))
 _ICPC, _ICD = 0, 1
 _MSK, _MENTAL_GRP = 0, 1
 _RECENT_COURSE = 183  # days after a course during which it still counts (6 months)
-
-#: measure types: IPS first, then the others, then the coding-defect codes
-MEASURE_CODES = ("INDJOBSTOT", "IPSUNG") + tuple(t[0] for t in P.MEASURE_TYPES) + P.UNKNOWN_MEASURE_TYPES
-_MONTHS_LO = np.array([P.IPS_MONTHS["INDJOBSTOT"][0], P.IPS_MONTHS["IPSUNG"][0]]
-                      + [t[2] for t in P.MEASURE_TYPES] + [1] * len(P.UNKNOWN_MEASURE_TYPES))
-_MONTHS_HI = np.array([P.IPS_MONTHS["INDJOBSTOT"][1], P.IPS_MONTHS["IPSUNG"][1]]
-                      + [t[3] for t in P.MEASURE_TYPES] + [6] * len(P.UNKNOWN_MEASURE_TYPES))
 
 
 def _flat(groups) -> tuple[np.ndarray, np.ndarray]:
@@ -37,58 +32,33 @@ def _flat(groups) -> tuple[np.ndarray, np.ndarray]:
 
 
 class CrossSector:
-    """Per-person state the cross-sector registers need beyond ``World``'s, and the open spells."""
+    """Writes the cross-sector registers of ``World``'s month."""
 
-    def __init__(self, rng: np.random.Generator, world: World):
+    def __init__(self, rng: np.random.Generator, world: World, measure_rng: np.random.Generator | None = None):
         self.rng, self.w = rng, world
-        self.n = 0
-        self.grp = np.zeros(0, np.int8)             # last known diagnosis group; -1 unknown
-        self.course_seen = np.zeros(0, np.int64)    # last month end a course was running
-        self.has_spell = np.zeros(0, bool)
-        self.sp = {k: np.zeros(0, np.int64) for k in ("id", "who", "type", "start", "end")}
-        self.counters = {"kpr": 0, "spell": 0}
+        # re-deliveries of changed spells: a stream of their own, so KPR volumes leave them be
+        self.measure_rng = measure_rng if measure_rng is not None else np.random.default_rng(0)
+        self.counters = {"kpr": 0}
         self.bg_codes, self.bg_off = _flat([g[0] for g in P.ICPC2_BACKGROUND])
         self.bg_weight = np.array([g[1] for g in P.ICPC2_BACKGROUND], float)
         self.sick_codes, self.sick_off = _flat(P.ICPC2_CODES)
         self.icd_codes, self.icd_off = _flat(P.KPR_ICD10_CODES)
-
-    def _grow(self):
-        k = self.w.n - self.n
-        if k > 0:
-            self.grp = np.concatenate([self.grp, np.full(k, -1, np.int8)])
-            self.course_seen = np.concatenate([self.course_seen, np.full(k, NONE, np.int64)])
-            self.has_spell = np.concatenate([self.has_spell, np.zeros(k, bool)])
-            self.n = self.w.n
 
     def _next_ids(self, kind: str, n: int) -> np.ndarray:
         first = self.counters[kind]
         self.counters[kind] += n
         return np.arange(first + 1, first + n + 1, dtype=np.int64)
 
-    def _latent(self, who: np.ndarray, kind: str):
-        """A diagnosis group for persons no case or course has shown one for."""
-        who = who[self.grp[who] < 0]
-        self.grp[who] = pick(self.rng, [(None, s) for s in P.LATENT_GROUP_SHARES[kind]], len(who))
-
     # -- one month (after World.step) -------------------------------------------------------------
     def step(self, month: np.datetime64) -> dict[str, pa.Table]:
         w = self.w
-        self._grow()
         d0, d1 = month_days(month)
         year, mon = int(str(month)[:4]), int(str(month)[5:7])
         age_m = (year * 12 + mon) - (w.birth_year * 12 + w.birth_month)
-        adult = (w.death < 0) & (age_m >= 18 * 12) & (age_m < 67 * 12)
-        # what the month showed about each person's diagnosis group
-        cert_who, cert_start, cert_system, cert_group, cert_code = w.month_certs
-        self.grp[cert_who] = cert_group
-        sick = w.sick_start >= 0
-        self.grp[sick] = w.sick_group[sick]
-        on = np.flatnonzero(w.c_on)
-        self.grp[on] = w._course_code_group[w.c_code[on]]
-        self.course_seen[on] = d1
-        self._latent(np.flatnonzero((w.aap_id >= 0) | (w.dis_id >= 0)), "benefit")
-        measures = self._measures(d0, d1, year, age_m, adult)
-        contacts = self._contacts(d0, d1, age_m, adult, (cert_who, cert_start, cert_system, cert_group, cert_code))
+        # only real persons: the untreated twins of the truth are never delivered
+        adult = (w.death < 0) & (age_m >= 18 * 12) & (age_m < 67 * 12) & (w.shadow == 0)
+        measures = self._measures()
+        contacts = self._contacts(d0, d1, age_m, adult, w.month_certs)
         return {"nav_measures": measures, "kpr_contacts": contacts}
 
     # -- KPR ----------------------------------------------------------------------------------------
@@ -105,17 +75,17 @@ class CrossSector:
         code = np.where((csystem == _ICPC) & (same != ""), same, drawn).astype(str)
         parts.append((cwho[hit], day[hit], np.full(int(hit.sum()), _GP), code[hit]))
 
-        active = ((w.sick_start >= 0) | (w.aap_id >= 0) | w.c_on | self.has_spell
-                  | (self.course_seen >= d0 - _RECENT_COURSE))
-        mental = adult & (self.grp == _MENTAL_GRP)
+        active = ((w.sick_start >= 0) | (w.aap_id >= 0) | w.c_on | w.m_on
+                  | (w.c_seen >= d0 - _RECENT_COURSE))
+        mental = adult & (w.grp == _MENTAL_GRP)
         benefit = (w.sick_start >= 0) | (w.aap_id >= 0) | (w.dis_id >= 0)
         age = age_m / 12.0
         women = np.where(w.sex == 2, 1.3, 1.0)
-        known = active & (self.grp >= 0) & (self.grp <= 1)
+        known = active & (w.grp >= 0) & (w.grp <= 1)
         weights = {
             _GP: (1 + (age - 18) / 30) * women * np.where(benefit, 2.5, 1.0),
             _EMERGENCY: np.where(age < 30, 1.5, 1.0) * np.where(benefit, 1.5, 1.0),
-            _PHYSIO: (1 + (age - 18) / 40) * np.where(active & (self.grp == _MSK), 6.0, 1.0),
+            _PHYSIO: (1 + (age - 18) / 40) * np.where(active & (w.grp == _MSK), 6.0, 1.0),
             _MENTAL: np.where(age < 30, 2.0, 1.0) * women * np.where(mental, 5.0, 1.0),
             _HEALTHY: np.where(age >= 30, 1.5, 0.5),
         }
@@ -136,11 +106,11 @@ class CrossSector:
                     chapter = np.full(k, _MENTAL_GRP)
                 else:  # a person with a known MSK or mental problem consults for it half the time
                     own = known[who] & (rng.random(k) < 0.5)
-                    chapter = np.where(own, self.grp[who], chapter)
+                    chapter = np.where(own, w.grp[who], chapter)
                 code = self._in_group(self.bg_codes, self.bg_off, chapter.astype(np.int64))
             parts.append((who, day, np.full(k, service), code))
         # municipal mental-health service for persons with a mental disorder (more after a course)
-        after = ~w.c_on & (self.course_seen >= d0 - _RECENT_COURSE)
+        after = ~w.c_on & (w.c_seen >= d0 - _RECENT_COURSE)
         p = np.where(mental & after, P.MENTAL_AFTER_COURSE_P,
                      np.where(mental & active, P.MENTAL_HEALTH_P[0],
                               np.where(mental & (w.dis_id >= 0), P.MENTAL_HEALTH_P[1], 0.0)))
@@ -189,65 +159,20 @@ class CrossSector:
         })
 
     # -- NAV measures ---------------------------------------------------------------------------------
-    def _measures(self, d0, d1, year, age_m, adult) -> pa.Table:
-        rng, w = self.rng, self.w
-        sp = self.sp
-        events: list[tuple] = []
-        # new spells, drawn from the documented sources
-        k = int(rng.poisson(P.MEASURES_PER_MONTH * w.scale))
-        counts = rng.multinomial(k, [s[1] for s in P.MEASURE_SOURCES])
-        age_y = year - w.birth_year
-        free = adult & ~self.has_spell & (age_m < 66 * 12)
-        out_of_work = (w.emp1 < 0) & (w.aap_id < 0) & (w.dis_id < 0) & (w.sick_start < 0)
-        pools = {
-            "aap": free & (w.aap_id >= 0),
-            "course": free & (w.c_on | (self.course_seen >= d0 - _RECENT_COURSE)),
-            "young": free & out_of_work & (age_y <= 29),
-            "other": free & out_of_work & (age_y >= 30) & (age_m < 62 * 12),
-        }
-        chosen = []
-        taken = np.zeros(w.n, bool)
-        for (source, _), m in zip(P.MEASURE_SOURCES, counts):
-            pool = np.flatnonzero(pools[source] & ~taken)
-            who = rng.choice(pool, min(int(m), len(pool)), replace=False) if len(pool) else pool
-            taken[who] = True
-            self._latent(who, "young" if source == "young" else "benefit")
-            chosen.append(who)
-        who = np.sort(np.concatenate(chosen)).astype(np.int64)
-        m = len(who)
-        start = d0 + rng.integers(0, d1 - d0 + 1, m)
-        ips = rng.random(m) < np.where(self.grp[who] == _MENTAL_GRP, P.MEASURE_IPS_P[1], P.MEASURE_IPS_P[0])
-        young = age_y[who] <= 29
-        other = 2 + pick(rng, [(None, t[1]) for t in P.MEASURE_TYPES], m)
-        mtype = np.where(ips, np.where(young & (rng.random(m) < P.IPS_UNG_SHARE), 1, 0), other)
-        unknown = rng.random(m) < P.MEASURE_UNKNOWN_TYPE
-        mtype = np.where(unknown, len(MEASURE_CODES) - 1 - rng.integers(0, len(P.UNKNOWN_MEASURE_TYPES), m), mtype)
-        months = rng.integers(_MONTHS_LO[mtype], _MONTHS_HI[mtype] + 1)
-        end = start + (months * 30.44).astype(np.int64) - 1
-        sid = self._next_ids("spell", m)
-        events.append((sid, who, mtype, start, np.full(m, NONE)))
-        for key, v in (("id", sid), ("who", who), ("type", mtype), ("start", start), ("end", end)):
-            sp[key] = np.concatenate([sp[key], v])
-        self.has_spell[who] = True
-        # changed spells re-delivered as they stand; ended ones (planned end, death, age 67) with end_date
-        p_who = sp["who"]
-        changed = rng.random(len(p_who)) < P.MEASURE_CHANGED
-        events.append((sp["id"][changed], p_who[changed], sp["type"][changed], sp["start"][changed],
-                       np.full(int(changed.sum()), NONE)))
-        dead = w.death[p_who] >= 0
-        retired = age_m[p_who] >= 67 * 12
-        stop = np.where(dead, np.minimum(sp["end"], w.death[p_who]), np.where(retired, np.minimum(sp["end"], d1),
-                                                                              sp["end"]))
-        stop = np.maximum(stop, sp["start"])
-        ends = stop <= d1
-        events.append((sp["id"][ends], p_who[ends], sp["type"][ends], sp["start"][ends], stop[ends]))
-        self.has_spell[p_who[ends]] = False
-        for key in sp:
-            sp[key] = sp[key][~ends]
+    def _measures(self) -> pa.Table:
+        """The month's spells as World started and ended them, and 2 % of open spells re-delivered
+        unchanged; twins' spells never."""
+        w = self.w
+        open_ = np.flatnonzero(w.m_on & (w.shadow == 0))
+        changed = open_[self.measure_rng.random(len(open_)) < P.MEASURE_CHANGED]
+        events = w.measure_events + [(w.m_id[changed], changed, w.m_type[changed], w.m_start[changed],
+                                      np.full(len(changed), NONE))]
         return self._measure_table(events)
 
     def _measure_table(self, events: list[tuple]) -> pa.Table:
         sid, who, mtype, start, end = (np.concatenate(x) for x in zip(*events))
+        real = self.w.shadow[who] == 0
+        sid, who, mtype, start, end = sid[real], who[real], mtype[real], start[real], end[real]
         # the newest state of each spell in the month wins
         _, last = np.unique(sid[::-1], return_index=True)
         keep = np.sort(len(sid) - 1 - last)

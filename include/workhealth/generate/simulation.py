@@ -11,6 +11,7 @@ Days are int64 days since 1970-01-01 throughout; -1 means "none".
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,38 +142,123 @@ def load_codes() -> Codes:
 
 
 # ---------------------------------------------------------------------------------------------
+# counter-based uniforms: the same (seed, key, month, purpose) gives the same number, so a
+# person's untreated shadow twin (same key) draws what the person draws
+# ---------------------------------------------------------------------------------------------
+_M64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64 of one Python int."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def keyed_uniform(keys: np.ndarray, salt: int) -> np.ndarray:
+    """Uniforms in [0, 1) from splitmix64 of ``keys`` xor ``salt`` (vectorised; uint64 wraps)."""
+    x = keys ^ np.uint64(salt)
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def _kpick(u: np.ndarray, shares) -> np.ndarray:
+    """Index into ``shares`` (weights) for uniforms ``u``."""
+    cum = np.cumsum(np.asarray(shares, dtype=float))
+    return np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(cum) - 1)
+
+
+def month_index(days: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 of int days since the epoch."""
+    return np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _rate(target: float, weight: np.ndarray, real: np.ndarray) -> np.ndarray:
+    """Per-person monthly probability ``target * w / sum(w over real persons)``: the expected count
+    is ``target`` and a person's chance depends on their own covariates only."""
+    total = float(weight[real].sum())
+    return weight * (target / total) if total > 0 else np.zeros(len(weight))
+
+
+# ---------------------------------------------------------------------------------------------
 # the population
 # ---------------------------------------------------------------------------------------------
 
+#: monthly states as indicators.md §1 derives them (person-month state), and the evaluation's codes
+STATES = ("WORK", "SYK", "AAP", "UFOR", "NONE", "DEAD")
+S_WORK, S_SYK, S_AAP, S_UFOR, S_NONE, S_DEAD = range(len(STATES))
+DX = ("MSK", "MENTAL", "OTHER", "UNKNOWN")
+_UNKNOWN_DX = 3
+_NEVER = -(10**6)   # a month index long before any data
+_HISTORY = 24       # months of state history kept per person
+_SHADOW_IDS = 10**12  # decisions and spells of shadows draw ids from here (never delivered)
+
+#: measure types: IPS first, then the others, then the coding-defect codes
+MEASURE_CODES = ("INDJOBSTOT", "IPSUNG") + tuple(t[0] for t in P.MEASURE_TYPES) + P.UNKNOWN_MEASURE_TYPES
+_MONTHS_LO = np.array([P.IPS_MONTHS["INDJOBSTOT"][0], P.IPS_MONTHS["IPSUNG"][0]]
+                      + [t[2] for t in P.MEASURE_TYPES] + [1] * len(P.UNKNOWN_MEASURE_TYPES))
+_MONTHS_HI = np.array([P.IPS_MONTHS["INDJOBSTOT"][1], P.IPS_MONTHS["IPSUNG"][1]]
+                      + [t[3] for t in P.MEASURE_TYPES] + [6] * len(P.UNKNOWN_MEASURE_TYPES))
+_IPS = np.array([c in ("INDJOBSTOT", "IPSUNG") for c in MEASURE_CODES])
+#: work-oriented known types (nav_measure_types.csv): the evaluation's NAV measure family
+_WORK_ORIENTED = np.array([c in ("INDJOBSTOT", "IPSUNG") or (c in P.MEASURE_EFFECT and c != "VASV")
+                           for c in MEASURE_CODES])
+_MEASURE_MULT = np.array([1.0, 1.0] + [P.MEASURE_EFFECT[t[0]] for t in P.MEASURE_TYPES]
+                         + [1.0] * len(P.UNKNOWN_MEASURE_TYPES))
+_RECENT_COURSE = 183  # days after a course during which it still counts (6 months)
+
 #: per-person state: name -> (dtype, value for a new person)
 FIELDS = {
-    "uid": (np.uint64, 0), "birth_year": (np.int32, 0), "birth_month": (np.int32, 1), "sex": (np.int8, 1),
+    # key: what the person's counter-based draws are keyed by (a shadow has its original's);
+    # shadow: 0 a real person, 1 an untreated twin being followed, 2 a twin no longer followed
+    "uid": (np.uint64, 0), "key": (np.uint64, 0), "shadow": (np.int8, 0), "lat_u": (np.float64, 0.0),
+    "birth_year": (np.int32, 0), "birth_month": (np.int32, 1), "sex": (np.int8, 1),
     "muni": (np.int32, 0), "county": (np.int32, 0), "death": (np.int64, NONE), "wage": (np.float64, 0.0),
     "emp1": (np.int64, NONE), "fte1": (np.float64, 0.0), "emp2": (np.int64, NONE), "fte2": (np.float64, 0.0),
     "hire_at": (np.int64, NONE),
-    # sick-leave case
+    # sick-leave case: sick_end is the 52-week limit until the monthly hazard (or death) decides it
     "sick_start": (np.int64, NONE), "sick_end": (np.int64, NONE), "sick_next": (np.int64, NONE),
-    "sick_exit_aap": (np.bool_, False), "sick_group": (np.int8, 0), "sick_system": (np.int8, 0),
+    "sick_dec": (np.bool_, False), "sick_group": (np.int8, 0), "sick_system": (np.int8, 0),
     "sick_code": (np.int32, 0), "sick_grade": (np.int32, 100),
-    # AAP
-    "aap_id": (np.int64, NONE), "aap_start": (np.int64, NONE), "aap_end": (np.int64, NONE),
-    "aap_exit": (np.int8, 0),
-    # disability
+    "cert_end": (np.int64, NONE),          # latest end_date of any certificate written
+    "case_dx": (np.int8, _UNKNOWN_DX),     # diagnosis group of the latest case as delivered
+    # AAP, disability
+    "aap_id": (np.int64, NONE), "aap_start": (np.int64, NONE),
     "dis_id": (np.int64, NONE), "dis_start": (np.int64, NONE), "dis_grade": (np.int32, 0),
     # work-related treatment course
     "c_on": (np.bool_, False), "c_trust": (np.int32, 0), "c_unit": (np.int32, 0), "c_left": (np.int32, 0),
     "c_next_start": (np.int64, NONE), "c_next_end": (np.int64, NONE), "c_next_care": (np.int32, 3),
     "c_ref": (np.int64, NONE), "c_code": (np.int64, 0), "c_first": (np.bool_, True),
+    "c_level": (np.int8, 3), "c_mult": (np.float64, 1.0), "c_eff_until": (np.int64, _NEVER),
+    "c_last_start": (np.int64, _NEVER), "c_end_mi": (np.int64, _NEVER), "c_seen": (np.int64, NONE),
+    # NAV measure spell (one open at a time)
+    "m_on": (np.bool_, False), "m_id": (np.int64, NONE), "m_type": (np.int32, 0), "m_start": (np.int64, NONE),
+    "m_end": (np.int64, NONE), "m_mult": (np.float64, 1.0), "m_eff_until": (np.int64, _NEVER),
+    "m_last_start": (np.int64, _NEVER), "m_end_mi": (np.int64, _NEVER),
+    # known diagnosis group (case, course or latent; -1 none); monthly state and its history
+    "grp": (np.int8, -1), "state": (np.int8, S_NONE), "run": (np.int16, 0), "hb24": (np.int16, 0),
+    "f_aap": (np.bool_, False), "f_ufor": (np.bool_, False),
 }
+
+#: entry attributes kept for the truth (one value per treated entry)
+_ENTRY = ("f", "s", "m", "family", "intervention", "care_level", "dx", "age_group", "sex", "duration",
+          "state_prev", "era", "rhf")
 
 
 class World:
-    def __init__(self, rng: np.random.Generator, scale: float, start: np.datetime64, codes: Codes):
+    def __init__(self, rng: np.random.Generator, scale: float, start: np.datetime64, codes: Codes,
+                 seed: int = 0):
         self.rng, self.scale, self.codes = rng, scale, codes
+        self.seed_salt = _mix(seed & _M64)
         self.n = 0
         for name, (dtype, _) in FIELDS.items():
             setattr(self, name, np.zeros(0, dtype=dtype))
-        self.counters = {"cert": 0, "ep": 0, "aap": 0, "dis": 0}
+        self.hist = np.zeros((0, _HISTORY), np.int8)
+        self.counters = {"cert": 0, "ep": 0, "aap": 0, "dis": 0, "spell": 0, "shadow": 0}
         self.n_employers = max(50, round(P.EMPLOYERS * scale))
         self.employer_ids = pc.binary_join_element_wise(
             "E", pc.utf8_slice_codeunits(hex16(rng.integers(0, 2**63, self.n_employers, dtype=np.uint64)), 6, 16), "")
@@ -184,12 +270,36 @@ class World:
         self._sick_offsets = [np.cumsum([0] + [len(g) for g in P.ICPC2_CODES]),
                               np.cumsum([0] + [len(g) for g in P.ICD10_SICK_CODES])]
         self._setup_trust_tables()
+        # disability by county: NAV's shares relative to their population-weighted mean
+        cw = np.array([P.COUNTY_WEIGHTS.get(c, 0.01) for c in codes.counties])
+        pct = np.array([P.COUNTY_DISABILITY_PCT[c] for c in codes.counties])
+        self.dis_factor = pct / float((cw * pct).sum() / cw.sum())
+        rhfs = [r["rhf"] for r in codelists.load("regions")]
+        self.county_rhf_index = np.array([rhfs.index(r) for r in codes.county_rhf])
+        self.rhfs = rhfs
         self.aap_events: list[tuple] = []
         self.dis_events: list[tuple] = []
+        self.measure_events: list[tuple] = []
+        self.month_certs = (np.zeros(0, np.int64),) * 4 + (pa.array([], pa.string()),)
+        self._cert_groups = (np.zeros(0, np.int64), np.zeros(0, np.int8))
         self.prev_snapshot = NONE
         self.opening_balance = True
-        d0, _ = month_days(start)
-        self._init_cohort(start, d0)
+        self.mi = self.mi0 = int(start.astype(np.int64))
+        self.d0, self.d1 = month_days(start)
+        self.entries = {k: np.zeros(0, np.int64) for k in _ENTRY}
+        self.out_f = np.zeros((0, len(P.TRUTH_FOLLOW_UP)), np.int8)
+        self.out_s = np.zeros((0, len(P.TRUTH_FOLLOW_UP)), np.int8)
+        #: family -> state in m-1 -> role (treated, eligible non-starters) -> [entries, sum of
+        #: duration months, sum of SYK/AAP months in m-24 .. m-1]: how selection is confounded
+        self.selection = {f: {st: {r: [0, 0, 0] for r in ("treated", "pool")} for st in ("SYK", "AAP")}
+                          for f in ("course", "nav_measure")}
+        self._init_cohort(start, self.d0)
+
+    def ku(self, purpose: str, idx: np.ndarray | None = None) -> np.ndarray:
+        """This month's keyed uniforms for ``purpose``, for everyone or the persons ``idx``."""
+        keys = self.key if idx is None else self.key[idx]
+        salt = _mix(_mix(self.seed_salt ^ (self.mi & _M64)) ^ zlib.crc32(purpose.encode()))
+        return keyed_uniform(keys, salt)
 
     # -- set-up ---------------------------------------------------------------------------
     def _setup_trust_tables(self):
@@ -218,15 +328,26 @@ class World:
         for ui, (ti, kind) in enumerate(zip(self.unit_trust, self.unit_kind)):
             self.trust_unit[kind][ti] = ui
 
-    def _grow(self, n: int) -> np.ndarray:
+    def _append(self, rows: np.ndarray | None, n: int) -> np.ndarray:
+        """Append ``n`` persons: defaults (rows None) or copies of ``rows``; returns their indices."""
         for name, (dtype, default) in FIELDS.items():
-            setattr(self, name, np.concatenate([getattr(self, name), np.full(n, default, dtype=dtype)]))
+            arr = getattr(self, name)
+            extra = np.full(n, default, dtype=dtype) if rows is None else arr[rows]
+            setattr(self, name, np.concatenate([arr, extra]))
+        extra = np.full((n, _HISTORY), S_NONE, np.int8) if rows is None else self.hist[rows]
+        self.hist = np.concatenate([self.hist, extra])
         new = np.arange(self.n, self.n + n)
         self.n += n
+        return new
+
+    def _grow(self, n: int) -> np.ndarray:
+        new = self._append(None, n)
         rng = self.rng
         uid = rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True)
         self.uid[new] = uid
         self._dedupe_uids(new)
+        self.key[new] = self.uid[new]
+        self.lat_u[new] = keyed_uniform(self.uid[new], _mix(self.seed_salt ^ 0x1A7E47))
         self.sex[new] = rng.integers(1, 3, n)
         self.birth_month[new] = rng.integers(1, 13, n)
         cw = np.array([P.COUNTY_WEIGHTS.get(c, 0.01) for c in self.codes.counties])
@@ -236,14 +357,15 @@ class World:
         return new
 
     def _dedupe_uids(self, new: np.ndarray):
-        """Unique uids, and none of the ``new`` ones (or their redraws) with a 16-hex person_id
-        holding a national identity number under the ingestion rule (an 11-digit run that checks
-        out: about 5 per million random ids, and one refuses a whole delivery as a privacy
-        breach). Only redraws draw from the rng, so other seeds' output is unchanged."""
+        """Unique uids among real persons, and none of the ``new`` ones (or their redraws) with a
+        16-hex person_id holding a national identity number under the ingestion rule (an 11-digit
+        run that checks out: about 5 per million random ids, and one refuses a whole delivery as a
+        privacy breach). Only redraws draw from the rng, so other seeds' output is unchanged."""
         check = new
         while True:
-            _, first = np.unique(self.uid, return_index=True)
-            redraw = np.union1d(np.setdiff1d(np.arange(self.n), first), check[_with_identity_number(self.uid[check])])
+            real = np.flatnonzero(self.shadow == 0)
+            _, first = np.unique(self.uid[real], return_index=True)
+            redraw = np.union1d(np.setdiff1d(real, real[first]), check[_with_identity_number(self.uid[check])])
             if len(redraw) == 0:
                 return
             self.uid[redraw] = self.rng.integers(0, 2**64 - 1, len(redraw), dtype=np.uint64, endpoint=True)
@@ -266,31 +388,26 @@ class World:
         year = int(str(start)[:4])
         age = rng.integers(18, 67, n)
         self.birth_year[new] = year - age
-        # disability stock, rising steeply with age
+        # disability stock, rising steeply with age, by county as NAV's shares
         w = np.exp(0.07 * (age - 18))
-        p_dis = np.minimum(0.6, P.INIT_DISABILITY_SHARE * w / w.mean())
+        p_dis = np.minimum(0.6, P.INIT_DISABILITY_SHARE * w / w.mean() * self.dis_factor[self.county[new]])
         dis = new[rng.random(n) < p_dis]
         self._new_disability(dis, d0 - rng.integers(30, 3650, len(dis)), event=False)
         # AAP stock among the others aged 20-64
         elig = new[(self.dis_id[new] < 0) & (age >= 20) & (age <= 64)]
         aap = elig[rng.random(len(elig)) < P.INIT_AAP_SHARE * n / max(1, len(elig))]
-        self._new_aap(aap, d0 - rng.integers(30, 1400, len(aap)), event=False,
-                      end=d0 + rng.integers(1, 48 * 30, len(aap)))
+        self._new_aap(aap, d0 - rng.integers(30, 1400, len(aap)), event=False)
         # employment
         p_emp = np.select([age < 20, age < 25, age < 55, age < 62], [0.45, 0.70, 0.86, 0.78], 0.50)
         p_emp = np.where(self.aap_id[new] >= 0, 0.3, p_emp)
         p_emp = np.where(self.dis_id[new] >= 0, np.where(self.dis_grade[new] < 100, 0.5, 0.0), p_emp)
         emp = new[rng.random(n) < p_emp]
         self._hire(emp)
-        # ongoing sick-leave cases
+        # ongoing sick-leave cases (their end: the monthly hazard from the first month on)
         elig = emp[(self.aap_id[emp] < 0) & (self.dis_id[emp] < 0)]
         sick = elig[rng.random(len(elig)) < P.INIT_SICK_SHARE]
         elapsed = (330 * rng.random(len(sick)) ** 2).astype(np.int64) + 1
         self._new_case(sick, d0 - elapsed)
-        remaining = rng.integers(0, np.maximum(1, 364 - elapsed))
-        self.sick_end[sick] = np.maximum(d0, self.sick_start[sick] + np.minimum(elapsed + remaining, 363))
-        self.sick_exit_aap[sick] = (self.sick_end[sick] - self.sick_start[sick] >= 360) & (
-            rng.random(len(sick)) < P.SICK_LONG_TO_AAP)
         self.sick_next[sick] = np.minimum(d0 + rng.integers(0, 15, len(sick)), self.sick_end[sick])
 
     # -- state changes ------------------------------------------------------------------------
@@ -298,6 +415,14 @@ class World:
         first = self.counters[kind]
         self.counters[kind] += n
         return np.arange(first + 1, first + n + 1, dtype=np.int64)
+
+    def _ids(self, kind: str, who: np.ndarray) -> np.ndarray:
+        """Ids for new decisions or spells: delivered ones count on, shadows' come from elsewhere."""
+        real = self.shadow[who] == 0
+        out = np.empty(len(who), np.int64)
+        out[real] = self._next_ids(kind, int(real.sum()))
+        out[~real] = self._next_ids("shadow", int((~real).sum())) + _SHADOW_IDS
+        return out
 
     def _draw_employer(self, n: int) -> np.ndarray:
         return (self.n_employers * self.rng.random(n) ** 2.5).astype(np.int64)
@@ -337,14 +462,10 @@ class World:
         n = len(who)
         self.sick_start[who] = start
         self.sick_next[who] = start
-        cls = pick(rng, [(None, c[0]) for c in P.SICK_DURATION_CLASSES], n)
-        lo = np.array([c[1] for c in P.SICK_DURATION_CLASSES])[cls]
-        hi = np.array([c[2] for c in P.SICK_DURATION_CLASSES])[cls]
-        dur = rng.integers(lo, hi + 1)
-        self.sick_end[who] = start + dur - 1
-        self.sick_exit_aap[who] = (dur >= 364) & (rng.random(n) < P.SICK_LONG_TO_AAP)
+        self.sick_end[who] = start + 363  # the 52-week limit; the monthly hazard may end it earlier
+        self.sick_dec[who] = False
         if group is None:
-            group = pick(rng, [(None, s) for s in P.SICK_GROUP_SHARES], n)
+            group = _kpick(self.ku("case_group", who), P.SICK_GROUP_SHARES)
         self.sick_group[who] = group
         system = (rng.random(n) < P.SICK_ICD10_SHARE).astype(np.int8)
         self.sick_system[who] = system
@@ -361,28 +482,23 @@ class World:
         rng = self.rng
         return np.where(rng.random(n) < P.SICK_GRADED, rng.choice([20, 40, 50, 60, 80], n), 100)
 
-    def _new_aap(self, who: np.ndarray, start: np.ndarray, event: bool = True, end: np.ndarray | None = None):
-        rng = self.rng
+    def _new_aap(self, who: np.ndarray, start: np.ndarray, event: bool = True):
         n = len(who)
-        self.aap_id[who] = self._next_ids("aap", n)
+        self.aap_id[who] = self._ids("aap", who)
         self.aap_start[who] = start
-        if end is None:
-            end = start + (rng.integers(P.AAP_MONTHS[0], P.AAP_MONTHS[1] + 1, n) * 30.44).astype(np.int64)
-        self.aap_end[who] = end
-        self.aap_exit[who] = pick(rng, [(None, s) for s in P.AAP_EXIT], n)
         if event:
             self.aap_events.append((self.aap_id[who].copy(), who.copy(), start.copy(), np.full(n, NONE)))
 
     def _end_aap(self, who: np.ndarray, end: np.ndarray):
         self.aap_events.append((self.aap_id[who].copy(), who.copy(), self.aap_start[who].copy(), end.copy()))
+        self.f_aap[who] |= (end >= self.d0) & (self.aap_start[who] <= self.d1)
         self.aap_id[who] = NONE
         self.aap_start[who] = NONE
-        self.aap_end[who] = NONE
 
     def _new_disability(self, who: np.ndarray, start: np.ndarray, event: bool = True):
         rng = self.rng
         n = len(who)
-        self.dis_id[who] = self._next_ids("dis", n)
+        self.dis_id[who] = self._ids("dis", who)
         self.dis_start[who] = start
         grade = np.where(rng.random(n) < P.DIS_FULL, 100, rng.choice([30, 40, 50, 60, 70, 80, 90], n))
         self.dis_grade[who] = grade
@@ -400,6 +516,7 @@ class World:
 
     def _end_disability(self, who: np.ndarray, end: np.ndarray):
         self._dis_event(who, end)
+        self.f_ufor[who] |= (end >= self.d0) & (self.dis_start[who] <= self.d1)
         self.dis_id[who] = NONE
         self.dis_start[who] = NONE
 
@@ -414,7 +531,7 @@ class World:
         if not first:
             movers = np.flatnonzero((self.death < 0) & (rng.random(self.n) < P.MOVE_PER_YEAR))
             self.muni[movers] = self._draw_municipality(self.county[movers])
-        keep = (self.death < 0) | (self.death >= self.prev_snapshot)
+        keep = ((self.death < 0) | (self.death >= self.prev_snapshot)) & (self.shadow == 0)
         idx = np.flatnonzero(keep)
         self.prev_snapshot = d0
         return pa.table({
@@ -426,10 +543,16 @@ class World:
         })
 
     # -- one month ----------------------------------------------------------------------------
+    def _age_m(self, year: int, mon: int) -> np.ndarray:
+        return (year * 12 + mon) - (self.birth_year * 12 + self.birth_month)
+
     def step(self, month: np.datetime64) -> dict[str, pa.Table]:
         d0, d1 = month_days(month)
+        self.d0, self.d1, self.mi = d0, d1, int(month.astype(np.int64))
         year, mon = int(str(month)[:4]), int(str(month)[5:7])
-        self.aap_events, self.dis_events = [], []
+        self.aap_events, self.dis_events, self.measure_events = [], [], []
+        self.f_aap[:] = False
+        self.f_ufor[:] = False
         if self.opening_balance:
             # The first delivery carries every decision in force (an opening balance); later ones
             # only the decisions created or changed in their month.
@@ -437,22 +560,29 @@ class World:
             a = np.flatnonzero(self.aap_id >= 0)
             self.aap_events.append((self.aap_id[a].copy(), a, self.aap_start[a].copy(), np.full(len(a), NONE)))
             self._dis_event(np.flatnonzero(self.dis_id >= 0), np.full(int((self.dis_id >= 0).sum()), NONE))
-        age_m = (year * 12 + mon) - (self.birth_year * 12 + self.birth_month)
+        age_m = self._age_m(year, mon)
         alive = self.death < 0
-        adult = alive & (age_m >= 18 * 12) & (age_m < 67 * 12)
         self._deaths(d0, d1, age_m, alive)
         self._retirement(d1, age_m)
-        adult &= self.death < 0
+        adult = (self.death < 0) & (age_m >= 18 * 12) & (age_m < 67 * 12)
+        self._select(d0, d1, year, adult, age_m)  # may add shadows: recompute the masks
+        age_m = self._age_m(year, mon)
+        adult = (self.death < 0) & (age_m >= 18 * 12) & (age_m < 67 * 12)
         self._benefits(d0, d1, adult, age_m)
         self._employment(d0, d1, adult, age_m)
         self._sick_leave_inflow(d0, d1, adult)
-        self._course_inflow(d0, d1, year, adult, age_m)
+        self._sick_hazard(d0, d1, age_m)
         sickleave = self._certificates(d0, d1)
         episodes = self._npr(d0, d1, adult, age_m)
         employment = self._employment_rows(month, year)
+        self._measure_ends(d0, d1, age_m)
+        self._record_states(d0, d1)
+        self.c_seen[self.c_on] = d1
+        self._update_groups()
         # the dead and the retired leave their jobs after their last month's report
         gone = np.flatnonzero((self.death >= 0) | (age_m >= 67 * 12))
         self._fire(gone[self.emp1[gone] >= 0])
+        self._retire_shadows()
         return {
             "npr_episodes": episodes,
             "nav_sickleave": sickleave,
@@ -462,16 +592,15 @@ class World:
         }
 
     def _deaths(self, d0, d1, age_m, alive):
-        rng = self.rng
         age = age_m / 12.0
         annual = P.MORTALITY_A * np.exp(P.MORTALITY_B * (np.maximum(age, 18) - 18))
         annual = np.where(self.dis_id >= 0, annual * 3, annual)
-        dies = np.flatnonzero(alive & (rng.random(self.n) < annual / 12))
-        day = d0 + rng.integers(0, d1 - d0 + 1, len(dies))
+        dies = np.flatnonzero(alive & (self.ku("death") < annual / 12))
+        day = d0 + (self.ku("death_day", dies) * (d1 - d0 + 1)).astype(np.int64)
         self.death[dies] = day
         s = dies[self.sick_start[dies] >= 0]
         self.sick_end[s] = np.minimum(self.sick_end[s], self.death[s])
-        self.sick_exit_aap[s] = False
+        self.sick_dec[s] = True
         a = dies[self.aap_id[dies] >= 0]
         self._end_aap(a, np.maximum(self.death[a], self.aap_start[a]))
         u = dies[self.dis_id[dies] >= 0]
@@ -488,32 +617,63 @@ class World:
         self._end_disability(u, np.maximum(np.full(len(u), d1), self.dis_start[u]))
         s = r[self.sick_start[r] >= 0]
         self.sick_end[s] = np.minimum(self.sick_end[s], d1)
-        self.sick_exit_aap[s] = False
+        self.sick_dec[s] = True
         self.c_on[r] = False
         self.hire_at[r] = NONE
+
+    def _age_band(self, age_m: np.ndarray) -> np.ndarray:
+        return np.searchsorted(np.array(P.HAZARD_AGE_BANDS) * 12, age_m, side="right")
+
+    def _mult(self, who: np.ndarray) -> np.ndarray:
+        """The hazard multiplier of the interventions in effect (running, or up to
+        EFFECT_AFTER_MONTHS after their end month)."""
+        c = np.where(self.c_on[who] | (self.mi <= self.c_eff_until[who]), self.c_mult[who], 1.0)
+        m = np.where(self.m_on[who] | (self.mi <= self.m_eff_until[who]), self.m_mult[who], 1.0)
+        return c * m
+
+    def _prior(self) -> np.ndarray:
+        """Months on SYK/AAP in the last 24 outside the current run (benefit history)."""
+        return np.maximum(0, self.hb24.astype(np.int64) - np.minimum(self.run, _HISTORY))
 
     def _benefits(self, d0, d1, adult, age_m):
         rng = self.rng
         n = self.n
-        # AAP decisions ending this month
-        ending = np.flatnonzero((self.aap_id >= 0) & (self.aap_end <= d1))
-        end = self.aap_end[ending].copy()
-        exit_ = self.aap_exit[ending].copy()
+        # AAP ends by monthly hazards: to work (x the intervention multiplier), disability, neither
+        on = np.flatnonzero((self.aap_id >= 0) & (self.aap_start < d0) & adult)
+        months = self.mi - month_index(self.aap_start[on])
+        band = self._age_band(age_m[on])
+        hw = P.AAP_EXIT_HAZARD[0] * np.array(P.AAP_WORK_AGE)[band] * self._mult(on)
+        hd = P.AAP_EXIT_HAZARD[1] * np.array(P.AAP_DISABILITY_AGE)[band] * self.dis_factor[self.county[on]]
+        hn = np.full(len(on), P.AAP_EXIT_HAZARD[2])
+        total = hw + hd + hn
+        f = np.where(months >= P.AAP_MAX_MONTHS, 1 / total,
+                     np.where(months >= P.AAP_MIN_MONTHS, np.minimum(1.0, P.HAZARD_CAP / total), 0.0))
+        hw, hd, hn = hw * f, hd * f, hn * f
+        u = self.ku("aap_exit", on)
+        to_work = u < hw
+        to_dis = ~to_work & (u < hw + hd)
+        leave = u < hw + hd + hn
+        ending = on[leave]
+        lo = np.maximum(d0, self.aap_start[ending])
+        end = lo + (self.ku("aap_exit_day", ending) * (d1 - lo + 1)).astype(np.int64)
         self._end_aap(ending, end)
-        back = ending[(exit_ == 0) & adult[ending]]
-        self.hire_at[back] = end[(exit_ == 0) & adult[ending]] + rng.integers(0, 61, len(back))
-        to_dis = (exit_ == 1) & adult[ending] & (self.dis_id[ending] < 0)
-        self._new_disability(ending[to_dis], end[to_dis] + 1)
+        work, dis = to_work[leave], to_dis[leave]
+        back = ending[work]
+        delay = (self.ku("aap_hire", back) * 61).astype(np.int64)
+        self.hire_at[back] = np.where(self.emp1[back] < 0, end[work] + delay, NONE)
+        dis_ok = self.dis_id[ending[dis]] < 0
+        self._new_disability(ending[dis][dis_ok], end[dis][dis_ok] + 1)
         # reassessed (changed) ongoing decisions: re-delivered as they stand
         on = np.flatnonzero((self.aap_id >= 0) & (rng.random(n) < P.AAP_REASSESS))
         self.aap_events.append((self.aap_id[on].copy(), on, self.aap_start[on].copy(), np.full(len(on), NONE)))
-        # direct inflow among the non-employed without benefits
+        # direct inflow among the non-employed without benefits (disability by county)
         free = adult & (self.emp1 < 0) & (self.aap_id < 0) & (self.dis_id < 0) & (self.sick_start < 0)
-        new = np.flatnonzero(free & (rng.random(n) < P.AAP_DIRECT) & (age_m >= 19 * 12))
-        self._new_aap(new, d0 + rng.integers(0, d1 - d0 + 1, len(new)))
-        free[new] = False
-        new = np.flatnonzero(free & (age_m >= 35 * 12) & (rng.random(n) < P.DIS_DIRECT))
-        self._new_disability(new, d0 + rng.integers(0, d1 - d0 + 1, len(new)))
+        u = self.ku("benefit_inflow")
+        new = np.flatnonzero(free & (u < P.AAP_DIRECT) & (age_m >= 19 * 12))
+        self._new_aap(new, d0 + (self.ku("aap_day", new) * (d1 - d0 + 1)).astype(np.int64))
+        p_dis = P.DIS_DIRECT * self.dis_factor[self.county]
+        new = np.flatnonzero(free & (age_m >= 35 * 12) & (u >= P.AAP_DIRECT) & (u < P.AAP_DIRECT + p_dis))
+        self._new_disability(new, d0 + (self.ku("dis_day", new) * (d1 - d0 + 1)).astype(np.int64))
         # disability grade changes
         ch = np.flatnonzero((self.dis_id >= 0) & (rng.random(n) < P.DIS_GRADE_CHANGE))
         self.dis_grade[ch] = np.clip(self.dis_grade[ch] + rng.choice([-20, -10, 10, 20], len(ch)), 30, 100)
@@ -522,7 +682,7 @@ class World:
     def _employment(self, d0, d1, adult, age_m):
         rng = self.rng
         n = self.n
-        u = rng.random(n)
+        u = self.ku("job")
         pending = np.flatnonzero(adult & (self.hire_at >= 0) & (self.hire_at <= d1))
         self._hire(pending)
         busy = (self.sick_start >= 0) | self.c_on
@@ -547,106 +707,276 @@ class World:
         self.fte1[part] = np.minimum(self.fte1[part], 100 - self.dis_grade[part])
 
     def _sick_leave_inflow(self, d0, d1, adult):
-        rng = self.rng
         p = P.SICK_NEW_CASE * np.where(self.sex == 2, P.SICK_WOMEN_FACTOR, 1.0)
         elig = adult & (self.emp1 >= 0) & (self.sick_start < 0) & (self.aap_id < 0) & (self.dis_id < 0)
-        new = np.flatnonzero(elig & (rng.random(self.n) < p))
-        self._new_case(new, d0 + rng.integers(0, d1 - d0 + 1, len(new)))
+        new = np.flatnonzero(elig & (self.ku("sick_new") < p))
+        self._new_case(new, d0 + (self.ku("sick_day", new) * (d1 - d0 + 1)).astype(np.int64))
+
+    def _sick_hazard(self, d0, d1, age_m):
+        """Ongoing cases end this month with the monthly hazard by month of the case, diagnosis
+        group, age and benefit history, times the multiplier of an intervention in effect."""
+        on = np.flatnonzero((self.sick_start >= 0) & ~self.sick_dec & (self.sick_start <= d1) & (self.death < 0))
+        j = np.clip(self.mi - month_index(self.sick_start[on]), 0, len(P.SICK_END_HAZARD) - 1)
+        h = (np.array(P.SICK_END_HAZARD)[j] * np.array(P.SICK_HAZARD_GROUP)[self.sick_group[on]]
+             * np.array(P.SICK_HAZARD_AGE)[self._age_band(age_m[on])]
+             * np.exp(-P.HAZARD_HISTORY * self._prior()[on]) * self._mult(on))
+        hit = self.ku("sick_end", on) < np.minimum(h, P.HAZARD_CAP)
+        end = on[hit]
+        lo = np.where(j[hit] == 0, self.sick_start[end] + 2, d0)
+        day = lo + (self.ku("sick_end_day", end) * np.maximum(d1 - lo + 1, 1)).astype(np.int64)
+        # never before a certificate already written (it may reach into this month)
+        seen = np.where(self.cert_end[end] >= self.sick_start[end], self.cert_end[end], NONE)
+        self.sick_end[end] = np.minimum(self.sick_end[end], np.maximum(day, seen))
+        self.sick_dec[end] = True
+
+    # -- selection into interventions, shadows ---------------------------------------------------
+    def _update_groups(self):
+        """The diagnosis group each person is known by: the current case's, else the course's,
+        else (on AAP or disability) a latent one."""
+        who, group = self._cert_groups
+        self.grp[who] = group
+        sick = self.sick_start >= 0
+        self.grp[sick] = self.sick_group[sick]
+        on = np.flatnonzero(self.c_on)
+        self.grp[on] = self._course_code_group[self.c_code[on]]
+        self._latent(np.flatnonzero((self.aap_id >= 0) | (self.dis_id >= 0)), "benefit")
+
+    def _latent(self, who: np.ndarray, kind: str):
+        who = who[self.grp[who] < 0]
+        self.grp[who] = _kpick(self.lat_u[who], P.LATENT_GROUP_SHARES[kind])
+
+    def _select(self, d0, d1, year, adult, age_m):
+        """Who starts a course or a NAV measure this month: a per-person probability from the
+        covariates, calibrated to the documented volumes, decided by a keyed uniform. For every
+        eligible (evaluation.md §2) real starter an untreated shadow is added."""
+        mi = self.mi
+        real = self.shadow == 0
+        self._update_groups()
+        prior = self._prior()
+        # courses: on sick leave around a target duration (growing by year), more with history
+        cs = d0 + (self.ku("course_day") * (d1 - d0 + 1)).astype(np.int64)
+        ok = (adult & (age_m >= 20 * 12) & (age_m < 65 * 12) & ~self.c_on
+              & (mi - self.c_last_start > P.COURSE_WASHOUT_MONTHS))
+        on_case = ok & (self.sick_start >= 0) & (self.sick_start < cs) & (self.sick_next > cs - 40)
+        sd = np.maximum(cs - self.sick_start, 1).astype(float)
+        target = min(P.SICK_DAYS_CAP, P.SICK_DAYS_2016 * P.SICK_DAYS_GROWTH ** (year - 2016))
+        # rising to the target duration, slowly falling after: longer sick leave, more likely
+        w_dur = np.where(sd < target, (sd / target) ** 2, np.exp(-(sd - target) / 365))
+        w_sick = np.where(on_case, w_dur * np.array([1.0, 1.0, 0.12])[self.sick_group] * (1 + P.COURSE_HISTORY_WEIGHT * prior), 0.0)
+        other = ok & (self.sick_start < 0) & ((self.dis_id < 0) | (self.dis_grade < 100))
+        w_other = np.where(other, np.where(self.aap_id >= 0, 6.0, np.where(self.emp1 < 0, 1.5, 0.3)), 0.0)
+        k = max(P.COURSES_MIN_PER_MONTH, P.COURSES_PER_MONTH * self.scale)
+        p = (_rate(k * P.COURSE_ON_SICK_LEAVE, w_sick, real)
+             + _rate(k * (1 - P.COURSE_ON_SICK_LEAVE), w_other, real))
+        start_c = self.ku("course") < np.minimum(p, 0.9)
+        # NAV measures: from AAP (more with benefit history), in/after a course, young or older
+        # persons outside work without benefits
+        age_y = year - self.birth_year
+        free = adult & ~self.m_on & (age_m < 66 * 12)
+        out = (self.emp1 < 0) & (self.aap_id < 0) & (self.dis_id < 0) & (self.sick_start < 0)
+        pools = {"aap": free & (self.aap_id >= 0),
+                 "course": free & (self.c_on | (self.c_seen >= d0 - _RECENT_COURSE)),
+                 "young": free & out & (age_y <= 29),
+                 "other": free & out & (age_y >= 30) & (age_m < 62 * 12)}
+        taken = np.zeros(self.n, bool)
+        p = np.zeros(self.n)
+        young_src = np.zeros(self.n, bool)
+        for source, share in P.MEASURE_SOURCES:
+            pool = pools[source] & ~taken
+            w = np.where(pool, 1 + P.MEASURE_HISTORY_WEIGHT * self.hb24 if source == "aap" else 1.0, 0.0)
+            p += _rate(share * P.MEASURES_PER_MONTH * self.scale, w, real)
+            taken |= pool
+            young_src |= pool & (source == "young")
+        start_m = self.ku("measure") < np.minimum(p, 0.9)
+        self._latent(np.flatnonzero(start_m & young_src), "young")
+        self._latent(np.flatnonzero(start_m & ~young_src), "benefit")
+        mtype = np.zeros(self.n, np.int64)
+        mtype[start_m] = self._measure_types(np.flatnonzero(start_m), year)
+        # treated entries: eligible real starters (evaluation.md §2)
+        ent_c = ent_m = np.zeros(0, np.int64)
+        if mi >= self.mi0 + 12:
+            base = (real & (self.death < 0) & (age_y >= 18) & (age_y <= 66)
+                    & ((self.state == S_SYK) | (self.state == S_AAP)))
+            elig_c = base & ~self.c_on & (mi - self.c_last_start > 12) & (self.c_end_mi < mi - 1)
+            elig_m = (base & ~(self.m_on & _WORK_ORIENTED[self.m_type]) & (mi - self.m_last_start > 12)
+                      & (self.m_end_mi < mi - 1))
+            ent_c = np.flatnonzero(elig_c & start_c)
+            ent_m = np.flatnonzero(elig_m & start_m & _WORK_ORIENTED[mtype])
+            for family, elig, started in (("course", elig_c, start_c), ("nav_measure", elig_m, start_m)):
+                for st, code in (("SYK", S_SYK), ("AAP", S_AAP)):
+                    for role, sel in (("treated", elig & started), ("pool", elig & ~started)):
+                        sel = sel & (self.state == code)
+                        s = self.selection[family][st][role]
+                        s[0] += int(sel.sum())
+                        s[1] += int(self.run[sel].sum())
+                        s[2] += int(self.hb24[sel].sum())
+        # shadows: copies before anything starts; each is kept from its own family's start now,
+        # and otherwise starts what its original starts (same draws)
+        both = np.concatenate([ent_c, ent_m])
+        shadows = self._append(both, len(both)) if len(both) else np.zeros(0, np.int64)
+        self.shadow[shadows] = 1
+        sh_c, sh_m = shadows[: len(ent_c)], shadows[len(ent_c):]
+        start_c = np.concatenate([start_c, np.zeros(len(both), bool)])
+        start_m = np.concatenate([start_m, np.zeros(len(both), bool)])
+        c_who = np.concatenate([np.flatnonzero(start_c), sh_m[start_c[ent_m]]])
+        c_day = np.concatenate([cs[np.flatnonzero(start_c)], cs[ent_m][start_c[ent_m]]])
+        self._start_courses(c_who, c_day, d0)
+        m_orig = np.concatenate([np.flatnonzero(start_m), ent_c[start_m[ent_c]]])
+        m_who = np.concatenate([np.flatnonzero(start_m), sh_c[start_m[ent_c]]])
+        self._start_measures(m_who, mtype[m_orig], d0, d1)
+        self._add_entries(ent_c, sh_c, "course", np.zeros(len(ent_c), np.int64), year)
+        self._add_entries(ent_m, sh_m, "nav_measure", np.where(_IPS[mtype[ent_m]], 1, 2), year)
+
+    def _add_entries(self, f: np.ndarray, s: np.ndarray, family: str, intervention: np.ndarray, year: int):
+        if not len(f):
+            return
+        age_y = year - self.birth_year[f]
+        run = self.run[f]
+        new = {
+            "f": f, "s": s, "m": np.full(len(f), self.mi), "family": np.full(len(f), family == "nav_measure"),
+            "intervention": intervention, "care_level": self.c_level[f].astype(np.int64),
+            "dx": self.case_dx[f].astype(np.int64),
+            "age_group": np.searchsorted(np.array([30, 50]), age_y, side="right"),
+            "sex": self.sex[f].astype(np.int64),
+            "duration": np.searchsorted(np.array([3, 6, 12]), run, side="right"),
+            "state_prev": self.state[f].astype(np.int64),
+            "era": np.full(len(f), int(self.d0 >= day_of(P.RT_ERA_END))),
+            "rhf": self.county_rhf_index[self.county[f]],
+        }
+        for k, v in new.items():
+            self.entries[k] = np.concatenate([self.entries[k], np.asarray(v, np.int64)])
+        blank = np.full((len(f), len(P.TRUTH_FOLLOW_UP)), -1, np.int8)
+        self.out_f = np.concatenate([self.out_f, blank])
+        self.out_s = np.concatenate([self.out_s, blank])
+
+    def _record_states(self, d0, d1):
+        """This month's state of everyone (and their twins), by the rules of indicators.md §1 on
+        what the registers show; the outcomes of the entries followed to this month."""
+        st = np.full(self.n, S_NONE, np.int8)
+        st[((self.emp1 >= 0) & (self.fte1 > 0)) | ((self.emp2 >= 0) & (self.fte2 > 0))] = S_WORK
+        st[self.cert_end >= d0] = S_SYK
+        st[self.f_aap | ((self.aap_id >= 0) & (self.aap_start <= d1))] = S_AAP
+        st[self.f_ufor | ((self.dis_id >= 0) & (self.dis_start <= d1))] = S_UFOR
+        st[(self.death >= 0) & (self.death < d0)] = S_DEAD
+        sa = (st == S_SYK) | (st == S_AAP)
+        slot = self.mi % _HISTORY
+        old = self.hist[:, slot]
+        self.hb24 += sa.astype(np.int16) - ((old == S_SYK) | (old == S_AAP)).astype(np.int16)
+        self.hist[:, slot] = st
+        self.run = np.where(sa, self.run + 1, 0).astype(np.int16)
+        self.state = st
+        e = self.entries
+        for i, k in enumerate(P.TRUTH_FOLLOW_UP):
+            sel = e["m"] == self.mi - k
+            self.out_f[sel, i] = st[e["f"][sel]]
+            self.out_s[sel, i] = st[e["s"][sel]]
+
+    def _retire_shadows(self):
+        """Shadows followed for the longest k are no longer simulated."""
+        done = self.entries["s"][self.entries["m"] <= self.mi - max(P.TRUTH_FOLLOW_UP)]
+        done = done[self.shadow[done] == 1]
+        self.shadow[done] = 2
+        self.death[done] = 0
+        for name in ("sick_start", "sick_end", "sick_next", "aap_id", "dis_id", "hire_at", "emp1", "emp2"):
+            getattr(self, name)[done] = NONE
+        self.c_on[done] = False
+        self.m_on[done] = False
+
+    def truth(self) -> list[dict]:
+        """The true effect on the treated: for each intervention and subgroup (the evaluation's
+        ``effects`` names), outcome and k, the mean over followed entries of outcome(person) -
+        outcome(untreated twin)."""
+        e = self.entries
+        dims = {
+            "diagnosis_group": (e["dx"], DX),
+            "age_group": (e["age_group"], ("16-29", "30-49", "50-66")),
+            "sex": (e["sex"] - 1, ("1", "2")),
+            "duration_band": (e["duration"], ("1-2", "3-5", "6-11", "12+")),
+            "state_prev": (e["state_prev"], STATES),
+            "era": (e["era"], ("RASKERE_TILBAKE", "HELSE_OG_ARBEID")),
+            "rhf": (e["rhf"], tuple(self.rhfs)),
+            "care_level": (e["care_level"] - 1, ("1", "2", "3")),
+        }
+        course = e["family"] == 0
+        interventions = {
+            "HA_COURSE": course,
+            **{f"HA_COURSE_{lvl}": course & (e["care_level"] == lvl) for lvl in (1, 2, 3)},
+            "IPS": ~course & (e["intervention"] == 1),
+            "NAV_MEASURE": ~course & (e["intervention"] == 2),
+        }
+        outcomes = {"rtw": lambda s: s == S_WORK,
+                    "hrb": lambda s: (s == S_SYK) | (s == S_AAP) | (s == S_UFOR)}
+        rows = []
+        for name, sel_i in interventions.items():
+            groups = [("all", "all", sel_i)]
+            for dim, (codes, labels) in dims.items():
+                if dim == "care_level" and name != "HA_COURSE":
+                    continue
+                groups += [(dim, label, sel_i & (codes == v)) for v, label in enumerate(labels)]
+            for dim, value, sel in groups:
+                for outcome, f in outcomes.items():
+                    for i, k in enumerate(P.TRUTH_FOLLOW_UP):
+                        followed = sel & (self.out_f[:, i] >= 0)
+                        n = int(followed.sum())
+                        if not n:
+                            continue
+                        yf = f(self.out_f[followed, i]).astype(float)
+                        ys = f(self.out_s[followed, i]).astype(float)
+                        rows.append({"intervention": name, "subgroup_dim": dim, "subgroup_value": value,
+                                     "outcome": outcome, "k": k, "true_att": round(float((yf - ys).mean()), 6),
+                                     "n_treated": n, "rate_treated": round(float(yf.mean()), 6),
+                                     "rate_untreated": round(float(ys.mean()), 6)})
+        return rows
 
     # -- work-related treatment courses ---------------------------------------------------------------
-    def _course_inflow(self, d0, d1, year, adult, age_m):
-        rng = self.rng
-        k = max(P.COURSES_MIN_PER_MONTH, int(rng.poisson(P.COURSES_PER_MONTH * self.scale)))
-        n_sick = int(rng.binomial(k, P.COURSE_ON_SICK_LEAVE))
-        ok_age = adult & (age_m >= 20 * 12) & (age_m < 65 * 12) & ~self.c_on
-        # patients on sick leave: chosen around a target sick-leave duration that grows by year
-        cand = np.flatnonzero(ok_age & (self.sick_start >= 0))
-        cs = d0 + rng.integers(0, d1 - d0 + 1, len(cand))
-        okc = (self.sick_start[cand] < cs) & (self.sick_end[cand] >= cs) & (self.sick_next[cand] > cs - 40)
-        cand, cs = cand[okc], cs[okc]
-        target = min(P.SICK_DAYS_CAP, P.SICK_DAYS_2016 * P.SICK_DAYS_GROWTH ** (year - 2016))
-        sd = (cs - self.sick_start[cand]).astype(float)
-        w = np.exp(-0.5 * ((np.log(sd) - np.log(target)) / 0.5) ** 2)
-        w *= np.array([1.0, 1.0, 0.12])[self.sick_group[cand]]
-        m = min(n_sick, int((w > 0).sum()))
-        chosen = rng.choice(len(cand), m, replace=False, p=w / w.sum()) if m else np.zeros(0, dtype=np.int64)
-        sick_p, sick_cs = cand[chosen], cs[chosen]
-        # patients not on sick leave: mostly on AAP or out of work
-        free = np.flatnonzero(ok_age & (self.sick_start < 0) & ((self.dis_id < 0) | (self.dis_grade < 100)))
-        w = np.where(self.aap_id[free] >= 0, 6.0, np.where(self.emp1[free] < 0, 1.5, 0.3))
-        m = min(k - len(sick_p), len(free))
-        other = free[rng.choice(len(free), m, replace=False, p=w / w.sum())] if m else np.zeros(0, np.int64)
-        other_cs = d0 + rng.integers(0, d1 - d0 + 1, len(other))
-        who = np.concatenate([sick_p, other])
-        cs = np.concatenate([sick_cs, other_cs])
+    def _start_courses(self, who: np.ndarray, cs: np.ndarray, d0: int):
+        """Start courses (keyed draws: a twin starting the same course gets the same one). The care
+        level is fixed at the start (the first episode has it) and sets the effect."""
         if not len(who):
             return
-        group = np.concatenate([self.sick_group[sick_p],
-                                pick(rng, [(None, s) for s in P.COURSE_GROUP_SHARES], len(other))]).astype(np.int64)
+        rng = self.rng
+        n = len(who)
+        on_case = (self.sick_start[who] >= 0) & (self.sick_start[who] < cs)
+        group = np.where(on_case, self.sick_group[who],
+                         _kpick(self.ku("course_group", who), P.COURSE_GROUP_SHARES)).astype(np.int64)
         off = self._course_code_offsets
-        self.c_code[who] = off[group] + (rng.random(len(who)) * (off[group + 1] - off[group])).astype(np.int64)
+        self.c_code[who] = off[group] + (self.ku("course_code", who) * (off[group + 1] - off[group])).astype(np.int64)
         # trust and unit
         county = self.county[who]
-        priv = rng.random(len(who)) < P.COURSE_PRIVATE
+        priv = self.ku("course_private", who) < P.COURSE_PRIVATE
         trust = np.where(priv, self.county_priv_trust[county], self.county_course_trust[county])
         hoa1, hoa2 = self.trust_unit["HOA1"][trust], self.trust_unit["HOA2"][trust]
         arr1, arr2 = self.trust_unit["ARR1"][trust], self.trust_unit["ARR2"][trust]
+        u = self.ku("course_unit", who)
         psych_ok = (hoa2 >= 0) & (self.unit_from[np.maximum(hoa2, 0)] <= cs) & (group == 1)
-        unit = np.where(psych_ok & (rng.random(len(who)) < 0.7), hoa2, hoa1)
+        unit = np.where(psych_ok & (u < 0.7), hoa2, hoa1)
         arr2_ok = (arr2 >= 0) & (self.unit_to[np.maximum(arr2, 0)] >= cs + 365)
-        unit = np.where(priv, np.where(arr2_ok & (rng.random(len(who)) < 0.4), arr2, arr1), unit)
+        unit = np.where(priv, np.where(arr2_ok & (u < 0.4), arr2, arr1), unit)
+        episodes = 1 + _kpick(self.ku("course_episodes", who), P.COURSE_EPISODES)
+        kind = self.unit_kind[unit]
+        # a day-treatment episode somewhere in the course, as often as per-episode draws would give
+        p_dag = np.where(kind == "HOA1", 1 - 0.85 ** episodes, 1 - 0.95 ** episodes)
+        level = np.select([kind == "ARR1", kind == "ARR2"], [1, 2],
+                          np.where(self.ku("course_level", who) < p_dag, 2, 3))
         self.c_on[who] = True
         self.c_trust[who] = trust
         self.c_unit[who] = unit
-        self.c_left[who] = 1 + pick(rng, [(None, s) for s in P.COURSE_EPISODES], len(who))
-        self.c_ref[who] = cs - rng.integers(14, 101, len(who))
+        self.c_left[who] = episodes
+        self.c_ref[who] = cs - rng.integers(14, 101, n)
         self.c_first[who] = True
-        care = self._episode_care(unit, np.ones(len(who), bool))
-        self.c_next_care[who] = care
+        self.c_level[who] = level
+        self.c_mult[who] = np.array([P.COURSE_EFFECT[lv] for lv in (1, 2, 3)])[level - 1, group]
+        self.c_last_start[who] = self.mi
+        self.c_next_care[who] = level
         self.c_next_start[who] = cs
-        self.c_next_end[who] = cs + self._episode_los(care, np.ones(len(who), bool))
-        # outcome: return to work depends on diagnosis group, sick-leave days at start and care level
-        sd = np.concatenate([sick_cs - self.sick_start[sick_p], np.zeros(len(other))])
-        worst = np.where(self.unit_kind[unit] == "ARR1", 1, np.where(self.unit_kind[unit] == "ARR2", 2, care))
-        p_rtw = (np.array(P.RTW_BASE)[group] - P.RTW_SICK_PENALTY * np.minimum(sd, 365) / 365
-                 - np.select([worst == 1, worst == 2], [P.RTW_CARE_PENALTY[1], P.RTW_CARE_PENALTY[2]], 0.0))
-        rtw = rng.random(len(who)) < p_rtw
-        ns = len(sick_p)
-        s_rtw, s_no = sick_p[rtw[:ns]], sick_p[~rtw[:ns]]
-        new_end = np.minimum(sick_cs[rtw[:ns]] + rng.integers(14, 101, len(s_rtw)), self.sick_start[s_rtw] + 363)
-        self.sick_end[s_rtw] = np.maximum(new_end, self.sick_next[s_rtw] - 1)
-        self.sick_exit_aap[s_rtw] = False
-        self.sick_end[s_no] = np.maximum(self.sick_start[s_no] + 363, sick_cs[~rtw[:ns]] + 60)
-        self.sick_exit_aap[s_no] = True
-        o_rtw = other[rtw[ns:] & (rng.random(len(other)) < 0.6)]
-        on_aap = o_rtw[self.aap_id[o_rtw] >= 0]
-        back = other_cs[np.isin(other, o_rtw)]
-        self.aap_end[on_aap] = np.maximum(self.aap_start[on_aap], other_cs[np.isin(other, on_aap)]
-                                          + rng.integers(60, 241, len(on_aap)))
-        self.aap_exit[on_aap] = 0
-        no_job = o_rtw[(self.aap_id[o_rtw] < 0) & (self.emp1[o_rtw] < 0)]
-        self.hire_at[no_job] = back[np.isin(o_rtw, no_job)] + rng.integers(30, 201, len(no_job))
-
-    def _episode_care(self, unit: np.ndarray, first: np.ndarray) -> np.ndarray:
-        rng = self.rng
-        kind = self.unit_kind[unit]
-        u = rng.random(len(unit))
-        return np.select(
-            [kind == "HOA1", kind == "HOA2", kind == "ARR1", kind == "ARR2"],
-            [np.where(u < 0.85, 3, 2), np.where(u < 0.95, 3, 2), np.where(first | (u < 0.5), 1, 3), np.full(len(u), 2)],
-            3,
-        )
-
-    def _episode_los(self, care: np.ndarray, first: np.ndarray) -> np.ndarray:
-        rng = self.rng
-        n = len(care)
-        los = np.where(first, rng.integers(14, 29, n), rng.integers(5, 11, n))
-        return np.where(care == 1, los, 0)
+        los = 14 + (self.ku("course_los", who) * 15).astype(np.int64)
+        self.c_next_end[who] = cs + np.where(level == 1, los, 0)
 
     def _course_episodes(self, d0, d1) -> dict:
-        rng = self.rng
         out = []
         who = np.flatnonzero(self.c_on & (self.c_next_end <= d1))
+        r = 0
+        gaps = P.COURSE_GAPS
         while len(who):
             start, end = self.c_next_start[who].copy(), self.c_next_end[who].copy()
             care, first = self.c_next_care[who].copy(), self.c_first[who].copy()
@@ -654,19 +984,87 @@ class World:
             self.c_left[who] -= 1
             self.c_first[who] = False
             done = self.c_left[who] <= 0
-            self.c_on[who[done]] = False
+            ended = who[done]
+            self.c_on[ended] = False
+            self.c_end_mi[ended] = self.mi
+            self.c_eff_until[ended] = self.mi + P.EFFECT_AFTER_MONTHS
             more = who[~done]
-            cls = pick(rng, [(None, g[0]) for g in P.COURSE_GAPS], len(more))
-            gap = rng.integers(np.array([g[1] for g in P.COURSE_GAPS])[cls], np.array([g[2] for g in P.COURSE_GAPS])[cls] + 1)
-            care = self._episode_care(self.c_unit[more], np.zeros(len(more), bool))
+            cls = _kpick(self.ku(f"episode_gap_class{r}", more), [g[0] for g in gaps])
+            lo, hi = np.array([g[1] for g in gaps])[cls], np.array([g[2] for g in gaps])[cls]
+            gap = lo + (self.ku(f"episode_gap{r}", more) * (hi - lo + 1)).astype(np.int64)
+            care = self._episode_care(more, self.ku(f"episode_care{r}", more))
             self.c_next_care[more] = care
             self.c_next_start[more] = self.c_next_end[more] + gap
-            self.c_next_end[more] = self.c_next_start[more] + self._episode_los(care, np.zeros(len(more), bool))
+            # a gap of more than 90 days starts a new course under the indicators' rule: it
+            # counts as a start for the washout, as the evaluation will see it
+            split = more[gap > 90]
+            self.c_last_start[split] = month_index(self.c_next_start[split])
+            los = 5 + (self.ku(f"episode_los{r}", more) * 6).astype(np.int64)
+            self.c_next_end[more] = self.c_next_start[more] + np.where(care == 1, los, 0)
             who = more[self.c_next_end[more] <= d1]
+            r += 1
         if not out:
             return {}
         who, start, end, care, first = (np.concatenate(x) for x in zip(*out))
         return {"who": who, "start": start, "end": end, "care": care, "first": first}
+
+    def _episode_care(self, who: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Care level of a follow-up episode: never more intensive than the course's level."""
+        kind = self.unit_kind[self.c_unit[who]]
+        level = self.c_level[who]
+        return np.select(
+            [kind == "ARR1", kind == "ARR2", level == 2],
+            [np.where(u < 0.5, 1, 3), np.full(len(u), 2), np.where(u < np.where(kind == "HOA1", 0.15, 0.05), 2, 3)],
+            3,
+        )
+
+    # -- NAV measures -------------------------------------------------------------------------------
+    def _measure_types(self, who: np.ndarray, year: int) -> np.ndarray:
+        g = self.grp[who]
+        ips = self.ku("measure_ips", who) < np.where(g == 1, P.MEASURE_IPS_P[1], P.MEASURE_IPS_P[0])
+        young = year - self.birth_year[who] <= 29
+        ung = self.ku("measure_ung", who) < P.IPS_UNG_SHARE
+        other = 2 + _kpick(self.ku("measure_type", who), [t[1] for t in P.MEASURE_TYPES])
+        mtype = np.where(ips, np.where(young & ung, 1, 0), other)
+        unknown = self.ku("measure_unknown", who) < P.MEASURE_UNKNOWN_TYPE
+        code = len(MEASURE_CODES) - 1 - (self.ku("measure_unknown_code", who)
+                                         * len(P.UNKNOWN_MEASURE_TYPES)).astype(np.int64)
+        return np.where(unknown, code, mtype)
+
+    def _start_measures(self, who: np.ndarray, mtype: np.ndarray, d0: int, d1: int):
+        if not len(who):
+            return
+        start = d0 + (self.ku("measure_day", who) * (d1 - d0 + 1)).astype(np.int64)
+        lo, hi = _MONTHS_LO[mtype], _MONTHS_HI[mtype]
+        months = lo + (self.ku("measure_months", who) * (hi - lo + 1)).astype(np.int64)
+        sid = self._ids("spell", who)
+        self.m_on[who] = True
+        self.m_id[who] = sid
+        self.m_type[who] = mtype
+        self.m_start[who] = start
+        self.m_end[who] = start + (months * 30.44).astype(np.int64) - 1
+        mental = self.grp[who] == 1
+        self.m_mult[who] = np.where(_IPS[mtype], np.where(mental, P.IPS_EFFECT[1], P.IPS_EFFECT[0]),
+                                    _MEASURE_MULT[mtype])
+        wo = who[_WORK_ORIENTED[mtype]]
+        self.m_last_start[wo] = self.mi
+        self.measure_events.append((sid, who.copy(), mtype.copy(), start, np.full(len(who), NONE)))
+
+    def _measure_ends(self, d0, d1, age_m):
+        """Spells end at their planned end, at death (that day) or at 67 (month end)."""
+        on = np.flatnonzero(self.m_on)
+        dead = self.death[on] >= 0
+        retired = age_m[on] >= 67 * 12
+        end = self.m_end[on]
+        stop = np.where(dead, np.minimum(end, self.death[on]), np.where(retired, np.minimum(end, d1), end))
+        stop = np.maximum(stop, self.m_start[on])
+        ends = stop <= d1
+        e = on[ends]
+        self.measure_events.append((self.m_id[e].copy(), e, self.m_type[e].copy(), self.m_start[e].copy(), stop[ends]))
+        self.m_on[e] = False
+        self.m_eff_until[e] = self.mi + P.EFFECT_AFTER_MONTHS
+        wo = e[_WORK_ORIENTED[self.m_type[e]]]
+        self.m_end_mi[wo] = self.mi
 
     # -- sick-leave certificates --------------------------------------------------------------
     def _certificates(self, d0, d1) -> pa.Table:
@@ -680,37 +1078,54 @@ class World:
         self.sick_start[late] = np.where(self.sick_start[late] == self.sick_next[late], d0, self.sick_start[late])
         self.sick_next[late] = d0
         self.sick_end[late] = np.maximum(self.sick_end[late], d0)
+        # a certificate reaches at most to the end of the next month, whose hazard can then still
+        # end the case within that month
+        reach = month_days(np.datetime64(d1 + 1, "D").astype("datetime64[M]"))[1]
         who = np.flatnonzero((self.sick_start >= 0) & (self.sick_next <= d1))
+        r = 0
         while len(who):
             s = self.sick_next[who]
             first = s == self.sick_start[who]
             n = len(who)
-            length = np.where(first, rng.integers(3, 17, n), rng.integers(14, 32, n))
-            e = np.minimum(s + length - 1, self.sick_end[who])
+            u = self.ku(f"cert_length{r}", who)
+            length = np.where(first, 3 + (u * 14).astype(np.int64), 14 + (u * 18).astype(np.int64))
+            e = np.minimum(np.minimum(s + length - 1, self.sick_end[who]), reach)
             regrade = ~first & (rng.random(n) < 0.2)
             self.sick_grade[who[regrade]] = self._draw_grade(int(regrade.sum()))
-            parts.append((who.copy(), s.copy(), e.copy(), self.sick_grade[who].copy()))
-            gap = np.where(rng.random(n) < P.SICK_CERT_GAP, rng.integers(1, 17, n), 0)
+            parts.append((who.copy(), s.copy(), e.copy(), self.sick_grade[who].copy(), first))
+            self.cert_end[who] = np.maximum(self.cert_end[who], e)
+            u = self.ku(f"cert_gap{r}", who)
+            gap = np.where(u < P.SICK_CERT_GAP, 1 + (u / P.SICK_CERT_GAP * 16).astype(np.int64), 0)
             self.sick_next[who] = e + 1 + gap
             closed = self.sick_next[who] > self.sick_end[who]
             self._close_cases(who[closed], d0, d1)
             # relapses opened by the closing may start within this month: keep them in the loop
             who = who[(self.sick_start[who] >= 0) & (self.sick_next[who] >= 0) & (self.sick_next[who] <= d1)]
+            r += 1
         cols = ["certificate_id", "person_id", "start_date", "end_date", "grade", "diagnosis_system",
                 "diagnosis_code"]
+        empty = (np.zeros(0, np.int64),) * 4 + (pa.array([], pa.string()),)
+        self._cert_groups = (np.zeros(0, np.int64), np.zeros(0, np.int8))
         if not parts:
-            self.month_certs = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int8),
-                                pa.array([], pa.string()))
+            self.month_certs = empty
             return _empty("nav_sickleave", cols)
-        who, s, e, g = (np.concatenate(x) for x in zip(*parts))
+        who, s, e, g, first = (np.concatenate(x) for x in zip(*parts))
         order = np.lexsort((who, s))
-        who, s, e, g = who[order], s[order], e[order], g[order]
+        who, s, e, g, first = who[order], s[order], e[order], g[order], first[order]
+        missing = rng.random(len(who)) < P.SICK_MISSING_DIAGNOSIS
+        # the case's diagnosis as delivered is its first certificate's
+        self.case_dx[who[first]] = np.where(missing[first], _UNKNOWN_DX, self.sick_group[who[first]])
+        self._cert_groups = (who, self.sick_group[who].astype(np.int8))
+        keep = self.shadow[who] == 0
+        who, s, e, g, missing = who[keep], s[keep], e[keep], g[keep], missing[keep]
+        if not len(who):
+            self.month_certs = empty
+            return _empty("nav_sickleave", cols)
         system = self.sick_system[who]
-        code = pa.chunked_array([self._sick_codes[0].take(pa.array(np.where(system == 0, self.sick_code[who], 0))),
-                                 ]).combine_chunks()
+        code = self._sick_codes[0].take(pa.array(np.where(system == 0, self.sick_code[who], 0)))
         code_icd = self._sick_codes[1].take(pa.array(np.where(system == 1, self.sick_code[who], 0)))
         code = pc.if_else(pa.array(system == 1), code_icd, code)
-        code = pc.if_else(pa.array(rng.random(len(who)) < P.SICK_MISSING_DIAGNOSIS), pa.scalar(None, pa.string()), code)
+        code = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), code)
         # for the cross-sector registers (crosssector.py): GP contacts at the certificates
         self.month_certs = (who, s, system, self.sick_group[who].astype(np.int8), code)
         return pa.table({
@@ -726,23 +1141,25 @@ class World:
     def _close_cases(self, who: np.ndarray, d0: int | None = None, d1: int | None = None):
         if not len(who):
             return
-        rng = self.rng
         end = self.sick_end[who].copy()
-        to_aap = self.sick_exit_aap[who] & (self.death[who] < 0) & (self.aap_id[who] < 0)
+        # a case the hazard did not end reached the 52-week limit: most continue on AAP
+        limit = ~self.sick_dec[who]
+        to_aap = (limit & (self.ku("limit_aap", who) < P.SICK_LONG_TO_AAP) & (self.death[who] < 0)
+                  & (self.aap_id[who] < 0))
         a = who[to_aap]
         self._new_aap(a, end[to_aap] + 1)
-        lose = a[rng.random(len(a)) < P.AAP_LOSES_JOB]
-        self._fire(lose)
+        self._fire(a[self.ku("aap_job", a) < P.AAP_LOSES_JOB])
         self.sick_start[who] = NONE
         self.sick_end[who] = NONE
         self.sick_next[who] = NONE
-        self.sick_exit_aap[who] = False
+        self.sick_dec[who] = False
         # relapse: a new case more than 16 days after the end (a new case under the 16-day rule)
-        rel = ~to_aap & (self.death[who] < 0) & (self.emp1[who] >= 0) & ~self.c_on[who] & (rng.random(len(who)) < P.SICK_RELAPSE)
+        rel = (~to_aap & (self.death[who] < 0) & (self.emp1[who] >= 0) & ~self.c_on[who]
+               & (self.ku("relapse", who) < P.SICK_RELAPSE))
         r = who[rel]
-        self._new_case(r, end[rel] + rng.integers(17, 91, len(r)), group=self.sick_group[r].astype(np.int64))
+        self._new_case(r, end[rel] + 17 + (self.ku("relapse_day", r) * 74).astype(np.int64),
+                       group=self.sick_group[r].astype(np.int64))
 
-    # -- NPR ------------------------------------------------------------------------------
     def _npr(self, d0, d1, adult, age_m) -> pa.Table:
         rng = self.rng
         c = self.codes
@@ -750,7 +1167,7 @@ class World:
         n = int(rng.poisson(P.NPR_BACKGROUND_PER_MONTH * self.scale))
         w = adult * (1 + (age_m - 18 * 12) / (40 * 12)) * (
             1 + 2 * ((self.sick_start >= 0) | (self.aap_id >= 0) | (self.dis_id >= 0)))
-        bw = np.where(adult, w, 0.0)
+        bw = np.where(adult & (self.shadow == 0), w, 0.0)
         who = rng.choice(self.n, n, p=bw / bw.sum()) if n and bw.sum() > 0 else np.zeros(0, np.int64)
         county = self.county[who]
         cum = np.cumsum(self.county_trust_p[county], axis=1)
@@ -784,7 +1201,9 @@ class World:
         ce = self._course_episodes(d0, d1)
         parts = [bg]
         if ce:
-            parts.append(self._course_rows(ce))
+            keep = self.shadow[ce["who"]] == 0  # twins' episodes are never delivered
+            if keep.any():
+                parts.append(self._course_rows({k: v[keep] for k, v in ce.items()}))
         cols = {k: _concat([p[k] for p in parts]) for k in bg}
         return self._npr_table(cols)
 
@@ -866,8 +1285,9 @@ class World:
     def _employment_rows(self, month: np.datetime64, year: int) -> pa.Table:
         rng = self.rng
         self.emp2[self.emp2 == self.emp1] = NONE
-        p1 = np.flatnonzero(self.emp1 >= 0)
-        p2 = np.flatnonzero(self.emp2 >= 0)
+        real = self.shadow == 0
+        p1 = np.flatnonzero((self.emp1 >= 0) & real)
+        p2 = np.flatnonzero((self.emp2 >= 0) & real)
         who = np.concatenate([p1, p2])
         emp = np.concatenate([self.emp1[p1], self.emp2[p2]])
         fte = np.concatenate([self.fte1[p1], self.fte2[p2]])
@@ -890,6 +1310,10 @@ class World:
         if not events:
             return _empty("nav_disability" if with_grade else "nav_aap", cols)
         arrs = [np.concatenate(x) for x in zip(*events)]
+        real = self.shadow[arrs[1]] == 0  # twins' decisions are never delivered
+        arrs = [a[real] for a in arrs]
+        if not len(arrs[0]):
+            return _empty("nav_disability" if with_grade else "nav_aap", cols)
         did = arrs[0]
         # the newest state of each decision in the month wins
         rev = did[::-1]
