@@ -3,7 +3,8 @@
 Scheduled on the raw register assets (any of them: every accepted delivery or correction
 triggers a rebuild) or the monthly cycle (``WORKHEALTH_MONTHLY_CYCLE``). Runs one ``dbt build``
 (seeds, staging, intermediate, marts and all dbt tests) in a subprocess, then the quality gate,
-then publishing, each inside the one-slot ``duckdb_warehouse`` pool.
+then the evaluation (what works for whom, docs/evaluation.md), then publishing, each inside the
+one-slot ``duckdb_warehouse`` pool.
 
 Triage notes:
 - Failed *without retries* with ``FAIL test...`` or ``ERROR model...`` lines: a dbt test or model
@@ -19,6 +20,14 @@ Triage notes:
   ``<WORKHEALTH_OUT>/quality/index.html`` shows sample rows. Nothing is published (the newest
   release stays ``latest``). Ask the register for a corrected delivery, or (if the threshold is
   wrong) change ``expectations/thresholds.yml`` through review; then clear the task.
+- ``evaluate`` failed *without retries* with ``evaluation failed: intervention <name>, step
+  <step>: ...``: a step of the evaluation (select, propensity, matching, cohort, estimates,
+  read, write) failed on the data for that intervention; nothing is published (the newest
+  release stays ``latest``) and the evaluation tables stay those of the previous good run.
+  The message and the log name the cause (e.g. no treated entry or no comparison person);
+  fix the data or the definitions (dbt vars ``evaluation_*``) through review, then clear the
+  task. Failed *after retries*: the warehouse was held by another process or memory ran out;
+  fix the cause and clear the task (the evaluation is deterministic and idempotent).
 - ``withheld_years`` failed *without retries*: the release was published (``publish`` green,
   asset event sent), but a critical finding of a period withheld its year: that year's rows are
   published empty with flag ``withheld``. The message names each year with the check, period,
@@ -37,9 +46,9 @@ from __future__ import annotations
 
 from airflow.sdk import TriggerRule, dag, task
 
+from workhealth_airflow import evaluation, quality, transform
 from workhealth_airflow import publish as publishing
-from workhealth_airflow import quality, transform
-from workhealth_airflow.assets import RAW_ASSETS, RELEASE_ASSET
+from workhealth_airflow.assets import EVALUATION_ASSET, RAW_ASSETS, RELEASE_ASSET
 from workhealth_airflow.defaults import DEFAULT_ARGS, WAREHOUSE_POOL, monthly_or_assets
 
 
@@ -69,8 +78,14 @@ def build_marts():
     def validate() -> dict:
         return quality.validate()
 
-    # Runs only after validate succeeded, i.e. no warehouse-wide critical finding (its result is
-    # the input: the years it withholds are published empty, flag withheld).
+    # Past the gate only: evaluating marts that the gate withholds would be wasted work.
+    @task(pool=WAREHOUSE_POOL, outlets=[EVALUATION_ASSET])
+    def evaluate(quality_result: dict, **context) -> dict:
+        return evaluation.evaluate(quality_result, context)
+
+    # Runs only after validate and evaluate succeeded, i.e. no warehouse-wide critical finding
+    # (its result is the input: the years it withholds are published empty, flag withheld) and
+    # the effects are in the warehouse.
     @task(pool=WAREHOUSE_POOL, outlets=[RELEASE_ASSET])
     def publish(quality_result: dict, **context) -> dict:
         return publishing.publish(quality_result, context)
@@ -82,8 +97,9 @@ def build_marts():
         quality.check_withheld(quality_result)
 
     checked = validate()
-    dbt_build() >> checked
-    publish(checked) >> withheld_years(checked)
+    published = publish(checked)
+    dbt_build() >> checked >> evaluate(checked) >> published
+    published >> withheld_years(checked)
 
 
 build_marts()

@@ -70,8 +70,9 @@ def run(inbox, warehouse, out, as_json) -> None:
     output); 5 publication withheld by a warehouse-wide critical quality finding (expectation,
     period and value named on the output); 7 published, but the years of critical period
     findings are withheld (their rows published empty, flag withheld; years and findings named
-    on the output); 6 the warehouse is held by another process (nothing changed: try again); 1
-    an unexpected error; 2 wrong usage.
+    on the output); 8 the evaluation failed (intervention and step named on the output; nothing
+    published); 6 the warehouse is held by another process (nothing changed: try again); 1 an
+    unexpected error; 2 wrong usage.
     """
     from workhealth import pipeline
 
@@ -89,6 +90,8 @@ def run(inbox, warehouse, out, as_json) -> None:
             click.echo(report.quality["summary"])
             if report.quality["withheld_reason"]:
                 click.echo(report.quality["withheld_reason"])
+        if report.evaluation is not None:
+            click.echo(report.evaluation["summary"])
         if report.publish is not None:
             p = report.publish
             state = "new release" if p["created"] else "no change since release"

@@ -19,3 +19,8 @@ RAW_ASSETS = {name: raw_asset(name) for name in REGISTERS}
 
 #: The newest indicator release (OUT/releases/latest), updated by build_marts' ``publish`` task.
 RELEASE_ASSET = Asset(name="releases.latest", uri="workhealth://releases/latest", group="releases")
+
+#: The evaluation's results in the warehouse (schema ``evaluation`` and ``marts.fct_evaluation_cohort``),
+#: updated by build_marts' ``evaluate`` task.
+EVALUATION_ASSET = Asset(name="evaluation.effects", uri="workhealth://warehouse/evaluation/effects",
+                         group="evaluation")

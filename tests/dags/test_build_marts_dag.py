@@ -7,9 +7,49 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-pytestmark = pytest.mark.slow
 
 
+def test_evaluate_runs_between_the_gate_and_publish_in_the_pool_with_its_asset():
+    """The structure as parsed (no run): dbt_build -> validate -> evaluate -> publish ->
+    withheld_years, every warehouse task in the one-slot pool, evaluate producing its asset."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from workhealth.core.settings import WAREHOUSE_POOL
+
+    bag = DagBag(dag_folder=str(DAGS / "build_marts.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["build_marts"]
+    upstream = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
+    assert upstream == {"dbt_build": set(), "validate": {"dbt_build"}, "evaluate": {"validate"},
+                        "publish": {"validate", "evaluate"}, "withheld_years": {"validate", "publish"}}
+    for task_id in ("dbt_build", "validate", "evaluate", "publish"):
+        assert dag.get_task(task_id).pool == WAREHOUSE_POOL, task_id
+    evaluate = dag.get_task("evaluate")
+    assert [a.uri for a in evaluate.outlets] == ["workhealth://warehouse/evaluation/effects"]
+    assert [a.uri for a in dag.get_task("publish").outlets] == ["workhealth://releases/latest"]
+    assert "evaluate" in dag.doc_md and "step" in dag.doc_md, "triage notes for the evaluate task"
+
+
+def test_a_failed_evaluation_fails_the_task_without_retries_naming_intervention_and_step(tmp_path, monkeypatch):
+    """The task body on a warehouse without the evaluation's input (no dbt build): a real
+    EvaluationError, turned into AirflowFailException (no retries) with intervention and step."""
+    import sys
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    if str(DAGS.parent / "plugins") not in sys.path:
+        sys.path.insert(0, str(DAGS.parent / "plugins"))  # as Airflow does with its plugins folder
+    from workhealth_airflow import evaluation
+
+    monkeypatch.setenv("WORKHEALTH_WAREHOUSE", str(tmp_path / "wh.duckdb"))
+    with pytest.raises(AirflowFailException) as failed:
+        evaluation.evaluate({"withheld": {}}, {"outlet_events": {}})
+    message = str(failed.value)
+    assert message.startswith("evaluation failed: intervention HA_COURSE, HA_COURSE_1"), message
+    assert ", step read: " in message and "(nothing published)" in message
+
+
+@pytest.mark.slow
 def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
     import duckdb
     from airflow.dag_processing.dagbag import DagBag
@@ -40,7 +80,7 @@ def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
     assert n_rows == n_persons * n_months, "one state per person and month"
     # The gate passed, so publish ran after validate and wrote a release (the release asset).
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"dbt_build": "success", "validate": "success", "publish": "success",
+    assert states == {"dbt_build": "success", "validate": "success", "evaluate": "success", "publish": "success",
                       "withheld_years": "success"}
     latest = workhealth_env.out / "releases" / "latest"
     assert (latest / "courses.csv").is_file() and (workhealth_env.out / "report" / "index.html").is_file()
@@ -52,8 +92,24 @@ def test_build_marts_builds_every_public_mart(airflow_db, workhealth_env):
                                                   AssetEvent.source_run_id == run.run_id).all()
         extras = [e.extra for e in events if e.asset.uri == "workhealth://releases/latest"]
     assert [x["release_id"] for x in extras] == [latest.resolve().name], "the release asset names the release"
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_dag_id == "build_marts",
+                                                  AssetEvent.source_run_id == run.run_id).all()
+        evaluated = [e.extra for e in events if e.asset.uri == "workhealth://warehouse/evaluation/effects"]
+    # the evaluation asset names what evaluate wrote (six months: no index month with a full
+    # year of history yet, so its tables may be empty; they exist)
+    con = duckdb.connect(str(workhealth_env.warehouse), read_only=True)
+    try:
+        written = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (
+            "marts.fct_evaluation_cohort", "evaluation.effects", "evaluation.balance",
+            "evaluation.cumulative_incidence")}
+    finally:
+        con.close()
+    assert len(evaluated) == 1 and evaluated[0]["rows"] == written, evaluated
+    assert (latest / "effects.csv").is_file(), "the release carries the evaluation's effects"
 
 
+@pytest.mark.slow
 def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhealth_env, tmp_path, monkeypatch,
                                                              capsys):
     """A copy of the dbt project with one extra singular test that fails on any data: the task
@@ -89,6 +145,7 @@ def test_a_failing_dbt_test_fails_the_task_and_names_the_node(airflow_db, workhe
     assert "FAIL test.workhealth.assert_no_treatment_courses" in log.out + log.err, "the task log names the test"
 
 
+@pytest.mark.slow
 def test_a_critical_finding_of_a_month_publishes_with_its_year_withheld_and_fails_the_run(
         airflow_db, workhealth_env, capsys):
     """A month where 30 % of main diagnoses are invalid (generator defect ``diagnosis_outage``,
@@ -108,7 +165,7 @@ def test_a_critical_finding_of_a_month_publishes_with_its_year_withheld_and_fail
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"dbt_build": "success", "validate": "success", "publish": "success",
+    assert states == {"dbt_build": "success", "validate": "success", "evaluate": "success", "publish": "success",
                       "withheld_years": "failed"}
     meta = json.loads((workhealth_env.out / "releases" / "latest" / "metadata.json").read_text())
     assert list(meta["withheld"]) == ["2017"]

@@ -1,7 +1,7 @@
 """A small real warehouse for the publishing tests, built once per test session.
 
-Generated (scale 0.003, 2017-01..2018-06: both eras), ingested and built with dbt, in a
-session tmp folder. Tests that publish get their own ``OUT`` folder via :func:`settings_for`;
+Generated (scale 0.003, 2017-01..2018-06: both eras), ingested, built with dbt and evaluated
+(workhealth.evaluate: the effects a release publishes), in a session tmp folder. Tests that publish get their own ``OUT`` folder via :func:`settings_for`;
 tests that change the warehouse (a correction) copy it first.
 """
 
@@ -34,6 +34,7 @@ def built_warehouse(tmp_path_factory) -> Path:
 
     def build(root: Path) -> Path:
         from workhealth import transform
+        from workhealth.evaluate import evaluate
         from workhealth.ingest.load import ingest_inbox
         from workhealth.generate import generate
 
@@ -43,6 +44,7 @@ def built_warehouse(tmp_path_factory) -> Path:
         assert all(r.status == "accepted" for r in results), [r.to_dict() for r in results if r.status != "accepted"]
         build = transform.build(s)
         assert build.ok, build.summary()
+        evaluate(s)
         return root
 
     return build_once(tmp_path_factory, "publish-warehouse", build)

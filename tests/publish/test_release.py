@@ -49,7 +49,7 @@ def test_release_has_every_table_as_csv_and_parquet_with_exact_columns(release):
     assert result.created and result.path == s.out / "releases" / result.release_id
     assert [t.name for t in TABLES] == ["courses", "outcomes", "cooperation", "trajectories"]
     meta = json.loads((result.path / "metadata.json").read_text())
-    assert list(meta["tables"]) == [t.name for t in TABLES], "metadata lists every table"
+    assert list(meta["tables"]) == [*(t.name for t in TABLES), "effects"], "metadata lists every table"
     assert meta["tables"]["cooperation"]["files"] == ["cooperation.csv", "cooperation.parquet"]
     for spec in TABLES:
         csv_text = (result.path / f"{spec.name}.csv").read_text(encoding="utf-8")
@@ -107,6 +107,72 @@ def test_metadata_names_deliveries_horizon_definitions_quality_and_rules(release
         exported = pd.read_parquet(result.internal_path / "marts" / f"{name}.parquet")
         n = _marts(s.warehouse, f"select count(*) as n from marts.{name}")["n"][0]
         assert len(exported) == n == meta["internal"]["marts"][f"marts/{name}.parquet"]
+
+
+def test_effects_are_the_evaluation_after_disclosure_control(release):
+    """The public ``effects`` (CSV and Parquet) is suppress_effects of the warehouse's
+    evaluation.effects, listed in metadata.json with its columns, suppression counts and rules;
+    the unsuppressed tables and the cohort are in the internal part only."""
+    from workhealth.publish.disclosure import RULES, suppress_effects
+    from workhealth.publish.release import EVALUATION_TABLES, read_effects
+
+    s, result = release
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        expected = suppress_effects(read_effects(con))
+        n_cohort = con.execute("select count(*) from marts.fct_evaluation_cohort").fetchone()[0]
+    finally:
+        con.close()
+    csv_text = (result.path / "effects.csv").read_text(encoding="utf-8")
+    header = csv_text.splitlines()[0].split(";")
+    assert header == list(expected.columns) and header[:5] == ["intervention", "subgroup_dim", "subgroup_value",
+                                                              "outcome", "k"]
+    csv = pd.read_csv(io.StringIO(csv_text), sep=";", dtype=str, keep_default_na=False)
+    parquet = pd.read_parquet(result.path / "effects.parquet")
+    assert list(parquet.columns) == header and len(parquet) == len(csv) == len(expected) > 0
+    assert set(csv["subgroup_dim"]) >= {"all", "age_group", "sex"} and set(csv["outcome"]) == {
+        "rtw", "hrb", "sustained_rtw"}
+    flagged = [c[: -len("_flag")] for c in header if c.endswith("_flag")]
+    assert {"n_treated", "rate_treated", "risk_difference", "ci_low", "e_value"} <= set(flagged)
+    for c in flagged:
+        empty = csv[c] == ""
+        assert (empty == (csv[f"{c}_flag"] != "")).all(), f"{c}: empty iff flagged"
+        assert (empty == parquet[c].isna()).all(), c
+        assert (parquet[c].astype("Float64").fillna(-1).to_numpy()
+                == expected[c].astype("Float64").fillna(-1).to_numpy()).all(), c
+    # published counts of 1-4 never appear; the report's small groups are gone too
+    n = pd.to_numeric(csv["n_treated"], errors="coerce")
+    assert not n.between(1, 4).any()
+    meta = json.loads((result.path / "metadata.json").read_text())
+    entry = meta["tables"]["effects"]
+    assert entry["files"] == ["effects.csv", "effects.parquet"] and entry["columns"] == header
+    assert entry["rows"] == len(csv) and entry["disclosure_rules"] == RULES["effects"]
+    assert entry["suppressed"]["n_treated"] == {f: int(n) for f, n in csv["n_treated_flag"][
+        csv["n_treated_flag"] != ""].value_counts().sort_index().items()}
+    assert len(meta["evaluation"]["effects_sha256"]) == 64
+    internal = meta["internal"]
+    assert internal["marts"]["marts/fct_evaluation_cohort.parquet"] == n_cohort > 0
+    assert set(internal["evaluation"]) == {f"evaluation/{t}.parquet" for t in EVALUATION_TABLES}
+    assert not (result.path / "fct_evaluation_cohort.parquet").exists()
+
+
+def test_the_fingerprint_changes_with_the_effects():
+    """A new seed or evaluation variable changes the effects but no delivery or model: still a new
+    release. Noise below the 10th decimal (a float sum in another order) is not."""
+    from workhealth.publish.release import effects_hash, fingerprint
+
+    effects = pd.DataFrame({"intervention": ["IPS", "IPS"], "k": [3, 6], "risk_difference": [0.1, -0.05],
+                            "imbalanced": [False, True]})
+    inputs = {"deliveries": [], "first_month": "2017-01", "horizon": "2018-06", "definitions": {"files": {}},
+              "codelists": {"files": {}}}
+
+    def fp(df):
+        return fingerprint({**inputs, "evaluation": {"effects_sha256": effects_hash(df)}})
+
+    changed = effects.assign(risk_difference=[0.1, -0.04])
+    noise = effects.assign(risk_difference=effects["risk_difference"] + 1e-13)
+    assert fp(effects) != fp(changed) and fp(effects) == fp(noise)
+    assert fp(effects) != fingerprint(inputs)
 
 
 def _expected_courses(courses: pd.DataFrame) -> pd.DataFrame:
@@ -169,6 +235,7 @@ def _tree_hashes(folder: Path) -> dict[str, str]:
 
 def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_warehouse, quality_ok, tmp_path):
     from workhealth import transform
+    from workhealth.evaluate import evaluate
     from workhealth.ingest.load import ingest_inbox
     from workhealth.generate import generate
     from workhealth.publish import publish
@@ -190,6 +257,7 @@ def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_w
     shutil.copytree(other / v2["delivery"], s.inbox / v2["delivery"])
     assert [r.status for r in ingest_inbox(s)] == ["accepted"]
     assert transform.build(s).ok
+    evaluate(s)  # as the pipeline does between the gate and publishing
 
     corrected = publish(s, quality_ok, dictionary=data_dictionary)
     assert corrected.created and corrected.release_id != first.release_id

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import settings_for
+from test_evaluation_report import check_the_page_of_a_real_release
 
 ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"  # gitignored
 CHARTS = ("courses-by-rhf", "sick-leave-by-era", "rtw-by-diagnosis", "trajectories", "cooperation-by-rhf",
@@ -50,6 +51,8 @@ def test_report_renders_offline_with_every_chart(built_warehouse, tmp_path, qual
     assert shot.stat().st_size > 20_000
     ARTEFACTS.mkdir(exist_ok=True)
     shutil.copy(shot, ARTEFACTS / "publish_report.png")
+    # the "What works for whom" page of the same release, from the index's link
+    check_the_page_of_a_real_release(page, errors, requests, result)
 
 
 def _published(release: Path, name: str) -> pd.DataFrame:

@@ -104,28 +104,36 @@ def test_no_public_file_holds_a_person_level_column_or_a_person_id(release):
     s, _, public, internal = release
     persons, id_names = _warehouse_ids(s.warehouse)
     assert len(persons) > 100 and {"person_id", "course_id"} <= id_names
+    assert "set_id" in id_names, "the evaluation cohort's matched-set id is person-level too"
     files = _files(s.out / "releases", s.out / "report")
     assert {f.suffix for f in files} == {".csv", ".parquet", ".json", ".html"}, files
+    # the evaluation's public table and page are among the scanned files
+    assert {"effects.csv", "effects.parquet", "evaluation.html"} <= {f.name for f in files}
     assert person_level_findings(files, persons, id_names) == []
     # the scan finds what it looks for: the internal marts are person-level
     hits = person_level_findings(_files(internal / "marts"), persons, id_names)
     assert any("dim_person.parquet: column person_id" in h for h in hits)
     assert any("dim_person.parquet: a person_id value" in h for h in hits)
+    assert any("fct_evaluation_cohort.parquet: column set_id" in h for h in hits)
 
 
 def test_the_public_part_holds_only_the_indicator_tables_and_metadata(release):
     from workhealth.publish.indicators import TABLES
-    from workhealth.publish.release import DATA_DICTIONARY, INTERNAL_MARTS
+    from workhealth.publish.release import DATA_DICTIONARY, EFFECTS, EVALUATION_TABLES, INTERNAL_MARTS
 
     s, release_id, public, _ = release
-    expected = {f"{t.name}.{ext}" for t in TABLES for ext in ("csv", "parquet")} | {"metadata.json"}
+    expected = {f"{t}.{ext}" for t in [*(t.name for t in TABLES), EFFECTS] for ext in ("csv", "parquet")}
+    expected |= {"metadata.json"}
     assert {str(p.relative_to(public)) for p in public.rglob("*")} == expected
     meta = json.loads((public / "metadata.json").read_text())
     # the internal part by name and row count, relative to OUT: no path of this machine
     assert meta["internal"] == {"folder": f"internal/{release_id}", "data_dictionary": DATA_DICTIONARY,
                                 "marts": {f"marts/{m}.parquet": pq.read_metadata(
                                     s.out / "internal" / release_id / "marts" / f"{m}.parquet").num_rows
-                                    for m in INTERNAL_MARTS}}
+                                    for m in INTERNAL_MARTS},
+                                "evaluation": {f"evaluation/{t}.parquet": pq.read_metadata(
+                                    s.out / "internal" / release_id / "evaluation" / f"{t}.parquet").num_rows
+                                    for t in EVALUATION_TABLES}}
     assert str(s.out) not in (public / "metadata.json").read_text()
 
 
@@ -135,8 +143,9 @@ def test_the_internal_part_is_owner_and_group_only_and_outside_releases(release)
     s, _, public, internal = release
     assert internal.resolve().parent == (s.out / "internal").resolve()
     assert not internal.resolve().is_relative_to((s.out / "releases").resolve())
-    assert {p.name for p in internal.iterdir()} == {"marts", DATA_DICTIONARY}
+    assert {p.name for p in internal.iterdir()} == {"marts", "evaluation", DATA_DICTIONARY}
     assert {p.stem for p in (internal / "marts").iterdir()} == set(INTERNAL_MARTS)
+    assert "fct_evaluation_cohort" in INTERNAL_MARTS
     _assert_owner_and_group_only(s.out / "internal")
 
 
@@ -163,7 +172,9 @@ def test_the_data_dictionary_names_every_column_of_every_mart(release):
     _, _, _, internal = release
     page = (internal / DATA_DICTIONARY).read_text(encoding="utf-8")
     assert "<html" in page.lower()
-    nodes = {n["metadata"]["name"]: n for n in _catalog(page)["nodes"].values()}
+    catalog = _catalog(page)
+    # the marts dbt builds are nodes; the evaluation cohort (written after the build) a source
+    nodes = {n["metadata"]["name"]: n for part in ("nodes", "sources") for n in catalog[part].values()}
     for mart in INTERNAL_MARTS:
         columns = pq.read_schema(internal / "marts" / f"{mart}.parquet").names
         assert set(nodes[mart]["columns"]) == set(columns), mart

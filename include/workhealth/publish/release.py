@@ -1,10 +1,12 @@
 """Versioned indicator releases in two parts, never modified once written.
 
-- public, ``OUT/releases/<release_id>/``: the disclosure-controlled indicator tables (CSV and
-  Parquet) and ``metadata.json``; nothing person-level;
-- internal, ``OUT/internal/<release_id>/``: the person-level marts (``marts/*.parquet``) and
-  their data dictionary (``data_dictionary.html``, by ``dbt docs generate --static``), for the
-  operating user and its group only (folders 0750, files 0440, set explicitly).
+- public, ``OUT/releases/<release_id>/``: the disclosure-controlled indicator tables and the
+  evaluation's ``effects`` (CSV and Parquet) and ``metadata.json``; nothing person-level;
+- internal, ``OUT/internal/<release_id>/``: the person-level marts (``marts/*.parquet``, the
+  evaluation cohort among them), their data dictionary (``data_dictionary.html``, by ``dbt docs
+  generate --static``) and the evaluation's tables before disclosure control
+  (``evaluation/*.parquet``), for the operating user and its group only (folders 0750, files
+  0440, set explicitly).
 
 Each part is written into a hidden temporary folder next to its final place (``.tmp-<id>``),
 its files are made read-only, and it is renamed into place in one step (readers never see half
@@ -15,8 +17,9 @@ never names a release without its internal part. One publish at a time (an exclu
 
 A new release is made only when its inputs changed: the fingerprint covers the accepted
 deliveries (register, period, version, manifest hash), the data horizon, the definitions (dbt
-models, macros, the indicator and disclosure code) and the code lists. Equal to the latest
-release's fingerprint -> nothing is written (``created=False``).
+models, macros, the indicator, evaluation and disclosure code), the code lists and the
+evaluation's effects (their content). Equal to the latest release's fingerprint -> nothing is
+written (``created=False``).
 """
 
 from __future__ import annotations
@@ -45,13 +48,25 @@ from workhealth.core.settings import Settings
 #: part of every release (``OUT/internal/<release_id>/marts/``), never into the public folder.
 INTERNAL_MARTS = ("dim_person", "fct_person_month", "fct_sick_leave_cases", "fct_treatment_courses",
                   "fct_course_trajectories", "coding_quality_monthly", "coding_quality_yearly",
-                  "fct_measure_spells", "fct_primary_care_contacts")
+                  "fct_measure_spells", "fct_primary_care_contacts",
+                  # written by the evaluation stage (a dbt source, not a model): docs/evaluation.md
+                  "fct_evaluation_cohort")
+#: Marts that are dbt sources (written after the build): their selector for the data dictionary.
+_SOURCE_MARTS = {"fct_evaluation_cohort": "source:evaluation_cohort.fct_evaluation_cohort"}
+#: The evaluation's tables before disclosure control (schema ``evaluation``): exported into the
+#: internal part (``evaluation/<table>.parquet``); the report draws balance and cumulative
+#: incidence from there. ``effects`` after disclosure control is the public table ``effects``.
+EVALUATION_TABLES = ("effects", "balance", "cumulative_incidence")
+#: The public table of the evaluation (docs/evaluation.md#the-published-table-effects).
+EFFECTS = "effects"
 #: What "the definitions" are, relative to the dbt project (plus this package's code below).
 _DEFINITION_GLOBS = ("models/**/*.sql", "models/**/*.yml", "macros/**/*.sql", "dbt_project.yml")
 _PUBLISH_CODE = ("indicators.py", "disclosure.py", "withhold.py")
-#: The layout of a release (2: public tables + internal marts). In the fingerprint, so the first
-#: publish after a layout change writes a new, complete release in the new layout.
-RELEASE_LAYOUT = 2
+_EVALUATE_CODE = ("stage.py", "methods.py")
+#: The layout of a release (2: public tables + internal marts; 3: + the effects table and the
+#: internal evaluation tables). In the fingerprint, so the first publish after a layout change
+#: writes a new, complete release in the new layout.
+RELEASE_LAYOUT = 3
 #: The internal part: owner and group only, read-only files.
 INTERNAL_DIR_MODE, INTERNAL_FILE_MODE = 0o750, 0o440
 DATA_DICTIONARY = "data_dictionary.html"
@@ -93,6 +108,8 @@ def definition_hashes(s: Settings) -> dict[str, str]:
     here = Path(__file__).parent
     for name in _PUBLISH_CODE:
         out[f"include/workhealth/publish/{name}"] = _sha256(here / name)
+    for name in _EVALUATE_CODE:
+        out[f"include/workhealth/evaluate/{name}"] = _sha256(here.parent / "evaluate" / name)
     return out
 
 
@@ -140,8 +157,30 @@ def fingerprint(inputs: dict, withheld_years: Sequence[int] = ()) -> str:
         "layout": RELEASE_LAYOUT,
         # A changed quality outcome (a year withheld or released again) changes the published numbers.
         "withheld_years": sorted(int(y) for y in withheld_years),
+        # The evaluation's estimates themselves (a changed seed or variable changes them).
+        "effects": inputs.get("evaluation", {}).get("effects_sha256"),
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+def read_effects(con) -> pd.DataFrame:
+    """``evaluation.effects`` (before disclosure control) in a fixed order; a warehouse the
+    evaluation has not run on is refused (its release would lack the effects)."""
+    import duckdb
+
+    try:
+        return con.execute(
+            "select * from evaluation.effects order by intervention, subgroup_dim <> 'all', subgroup_dim, "
+            "subgroup_value <> 'all', subgroup_value, outcome, k").df()
+    except duckdb.CatalogException as exc:
+        raise ValueError("the warehouse has no evaluation.effects: run the evaluation (workhealth.evaluate) "
+                         "after the build and before publishing") from exc
+
+
+def effects_hash(effects: pd.DataFrame) -> str:
+    """sha256 of the effects' content; rounded, so the last bits of a float sum never make a new release."""
+    text = effects.round(10).to_csv(index=False, lineterminator="\n", float_format="%.10g")
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def releases_dir(s: Settings) -> Path:
@@ -179,6 +218,23 @@ def _export_marts(con, folder: Path) -> dict[str, int]:
         con.execute(f"COPY (SELECT * FROM marts.{name}) TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)")
         files[f"marts/{name}.parquet"] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0]
     return files
+
+
+def _export_evaluation(con, folder: Path) -> dict[str, int]:
+    """The evaluation's tables before disclosure control into ``folder/evaluation`` (internal)."""
+    (folder / "evaluation").mkdir(mode=INTERNAL_DIR_MODE)
+    files = {}
+    for name in EVALUATION_TABLES:
+        target = folder / "evaluation" / f"{name}.parquet"
+        quoted = str(target).replace("'", "''")
+        con.execute(f"COPY (SELECT * FROM evaluation.{name}) TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)")
+        files[f"evaluation/{name}.parquet"] = con.execute(f"SELECT count(*) FROM evaluation.{name}").fetchone()[0]
+    return files
+
+
+def dictionary_selection(marts: Sequence[str]) -> list[str]:
+    """dbt selectors of ``marts`` for the data dictionary (a source's is ``source:<source>.<table>``)."""
+    return [_SOURCE_MARTS.get(m, m) for m in marts]
 
 
 def _make_read_only(folder: Path) -> None:
@@ -306,6 +362,8 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
     tmp = tmp_internal = final_internal = None
     try:
         inputs = _read_inputs(con, s)
+        effects = read_effects(con)
+        inputs["evaluation"] = {"effects_sha256": effects_hash(effects), "effects_rows": len(effects)}
         if "horizon" in quality and quality["horizon"] != inputs["horizon"]:
             # the gate judged the months against another horizon: its withheld years may be wrong
             raise ValueError(f"the quality result was judged against horizon {quality['horizon']}, the warehouse's "
@@ -330,6 +388,7 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
         geo_parent = indicators.geo_parents(con)
         lap("indicators")
         mart_files = _export_marts(con, tmp_internal)
+        evaluation_files = _export_evaluation(con, tmp_internal)
         lap("marts_export")
     except BaseException:
         con.close()
@@ -338,7 +397,7 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
     con.close()
     try:
         # dbt opens the warehouse itself: only now that this process has closed its connection.
-        shutil.copyfile(dictionary(s, INTERNAL_MARTS), tmp_internal / DATA_DICTIONARY)
+        shutil.copyfile(dictionary(s, dictionary_selection(INTERNAL_MARTS)), tmp_internal / DATA_DICTIONARY)
         lap("data_dictionary")
         tmp = root / f".tmp-{release_id}"
         tmp.mkdir()
@@ -346,6 +405,7 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
         published = disclosure.suppress_release(raw, specs, geo_parent)
         # After disclosure control: a withheld year's measures are all empty (withhold.py says why that is safe).
         published = withhold.withhold(published, specs, withhold.years_of(withheld))
+        published_effects = disclosure.suppress_effects(effects)
         lap("disclosure")
         tables = {}
         for spec in indicators.TABLES:
@@ -358,6 +418,16 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
                                         for flag in ("primary", "secondary", "no_units", withhold.WITHHELD)}
                                for m in spec.measures},
             }
+        flagged = [c[: -len("_flag")] for c in published_effects.columns if c.endswith("_flag")]
+        tables[EFFECTS] = {
+            "files": _write_table(published_effects, tmp, EFFECTS),
+            "rows": len(published_effects),
+            "columns": list(published_effects.columns),
+            "suppressed": {c: {str(flag): int(n) for flag, n in
+                               published_effects[f"{c}_flag"].dropna().loc[lambda f: f != ""].value_counts()
+                               .sort_index().items()} for c in flagged},
+            "disclosure_rules": disclosure.RULES["effects"],
+        }
         metadata = {
             "release_id": release_id,
             "fingerprint": fp,
@@ -376,7 +446,9 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
             "tables": tables,
             # the internal part, relative to OUT, its files by name and rows (no machine path in public)
             "internal": {"folder": f"internal/{release_id}", "marts": mart_files,
-                         "data_dictionary": DATA_DICTIONARY},
+                         "evaluation": evaluation_files, "data_dictionary": DATA_DICTIONARY},
+            # what the effects table was computed from (before disclosure control)
+            "evaluation": inputs["evaluation"],
             "previous_release": latest[1]["release_id"] if latest else None,
         }
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")

@@ -8,6 +8,13 @@ computed in dbt), of which only rates over at least
 ``MIN_UNITS`` units of their denominator are shown (rates are not counts:
 they need no secondary suppression, and the counts themselves are not shown).
 A suppressed value is a gap in a line, never a zero.
+
+The page ``OUT/report/evaluation.html`` ("What works for whom", linked from the index) shows the
+evaluation (docs/evaluation.md): forest plots of the published ``effects`` (risk differences,
+suppressed rows empty) and, for interventions whose overall row is published (at least
+``MIN_UNITS`` treated entries), two aggregates from the release's internal part
+(``evaluation/``): the covariate balance (|SMD| before and after matching) and the cumulative
+incidence of sustained return to work, treated against matched comparison.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from workhealth.core.definitions import CODING_QUALITY_RATES, ERA_CHANGE_DATE, FOLLOW_UP_MONTHS, TRAJECTORY_OFFSETS
+from workhealth.core.definitions import (CODING_QUALITY_RATES, ERA_CHANGE_DATE, FOLLOW_UP_MONTHS,
+                                         TRAJECTORY_OFFSETS, dbt_vars)
 from workhealth.publish.disclosure import MIN_UNITS
 from workhealth.publish.indicators import STATES
+from workhealth.publish.release import EFFECTS
 
 _DTYPES = {"care_level": str, "diagnosis_group": str, "era": str, "age_group": str, "geo_level": str, "geo_code": str}
 _STATE_COLOURS = {"WORK": "#2b8a3e", "SYK": "#f59f00", "AAP": "#e8590c", "UFOR": "#c92a2a",
@@ -297,14 +306,19 @@ table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;paddin
 .note{background:#f8f9fa;border-left:4px solid #adb5bd;padding:.5em 1em}"""
 
 
-def build_report(release: Path, target: Path, marts: Path) -> Path:
-    """Render ``target`` (OUT/report/index.html) from the public release folder ``release`` and
-    the marts folder of its internal part ``marts`` (only the masked coding-quality rates of it
-    reach the page; it is never linked)."""
+def _matplotlib() -> None:
+    """Headless, reproducible SVG with the text as text (readable, searchable)."""
     import matplotlib
 
     matplotlib.use("Agg")
     matplotlib.rcParams.update({"svg.hashsalt": "workhealth", "svg.fonttype": "none", "font.size": 9})
+
+
+def build_report(release: Path, target: Path, marts: Path) -> Path:
+    """Render ``target`` (OUT/report/index.html) from the public release folder ``release`` and
+    the marts folder of its internal part ``marts`` (only the masked coding-quality rates of it
+    reach the page; it is never linked)."""
+    _matplotlib()
     release = Path(release)
     meta = json.loads((release / "metadata.json").read_text())
     courses, outcomes, trajectories, cooperation = (_read(release, n) for n in ("courses", "outcomes", "trajectories",
@@ -349,6 +363,10 @@ def build_report(release: Path, target: Path, marts: Path) -> Path:
             "them be recovered) are left out of the charts as gaps.</p>".format(
                 html.escape(meta["release_id"]), html.escape(str(meta["horizon"])), html.escape(meta["built_at"]),
                 MIN_UNITS)]
+    has_evaluation = (release / f"{EFFECTS}.csv").is_file()
+    if has_evaluation:
+        body.append("<p class='note' id='pages'>Also in this report: <a href='evaluation.html'>What works for "
+                    "whom</a>, the evaluation of the interventions (effects on return to work by subgroup).</p>")
     if warnings:
         body.append("<p class='note'>Quality warnings (published, see the quality report) for: "
                     + html.escape(", ".join(warnings)) + "</p>")
@@ -367,8 +385,265 @@ def build_report(release: Path, target: Path, marts: Path) -> Path:
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>workhealth indicators {html.escape(meta['release_id'])}</title><style>{_CSS}</style>"
             "</head><body>" + "\n".join(body) + "</body></html>\n")
+    if has_evaluation:  # before the index, so the index never links a page that is not there
+        page_path = target.with_name("evaluation.html")
+        _write_page(page_path, evaluation_page(release, meta, Path(marts).parent / "evaluation", page_path))
+    _write_page(target, page)
+    return target
+
+
+def _write_page(target: Path, page: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, target)
-    return target
+
+
+# -- What works for whom (docs/evaluation.md) ----------------------------------------------------
+
+_EVAL = dbt_vars()
+EVALUATION_FOLLOW_UP: tuple[int, ...] = tuple(int(k) for k in _EVAL["evaluation_follow_up_months"])
+#: The forest plots' outcome: at work 12 months after the index month.
+FOREST_OUTCOME, FOREST_K = "rtw", 12
+MAX_ABS_SMD = float(_EVAL["evaluation_max_abs_smd"])
+INTERVENTIONS = {
+    "HA_COURSE": "Helse og arbeid course (any care level)",
+    "HA_COURSE_1": "Course at care level 1 (døgn)",
+    "HA_COURSE_2": "Course at care level 2 (dag)",
+    "HA_COURSE_3": "Course at care level 3 (poliklinisk)",
+    "IPS": "IPS (individual placement and support)",
+    "NAV_MEASURE": "Other work-oriented NAV measure",
+}
+_SUBGROUP_ORDER = ("all", "diagnosis_group", "age_group", "sex", "duration_band", "state_prev", "era", "rhf",
+                   "care_level")
+_SEX = {"1": "male", "2": "female"}
+_TREATED, _COMPARISON, _NAIVE = "#1864ab", "#868e96", "#c92a2a"
+
+
+def read_effects(release: Path) -> pd.DataFrame:
+    """The published effects table (suppressed values NaN)."""
+    return pd.read_csv(release / f"{EFFECTS}.csv", sep=";", dtype={"subgroup_value": str, "subgroup_dim": str},
+                       keep_default_na=False, na_values=[""])
+
+
+def _subgroup_label(dim: str, value: str) -> str:
+    if dim == "all":
+        return "everyone"
+    shown = _SEX.get(value, value) if dim == "sex" else (_ERAS.get(value, value) if dim == "era" else value)
+    return f"{dim.replace('_', ' ')}: {shown}"
+
+
+def forest_numbers(effects: pd.DataFrame, outcome: str = FOREST_OUTCOME, k: int = FOREST_K) -> pd.DataFrame:
+    """The forest plots' rows: per intervention and subgroup (everyone first, then each dimension's
+    values) the published n_treated, risk difference, its 95 % interval and the naive difference."""
+    d = effects[(effects.outcome == outcome) & (effects.k == k)].copy()
+    d["_dim"] = d["subgroup_dim"].map({dim: i for i, dim in enumerate(_SUBGROUP_ORDER)}).fillna(len(_SUBGROUP_ORDER))
+    order = {name: i for i, name in enumerate(INTERVENTIONS)}
+    d["_iv"] = d["intervention"].map(order).fillna(len(order))
+    d = d.sort_values(["_iv", "intervention", "_dim", "subgroup_dim", "subgroup_value"], kind="stable")
+    cols = ["intervention", "subgroup_dim", "subgroup_value", "n_treated", "risk_difference", "ci_low", "ci_high",
+            "naive_difference"]
+    return d[cols].reset_index(drop=True)
+
+
+def chart_forest(numbers: pd.DataFrame, intervention: str) -> str:
+    """Risk difference with its 95 % interval (square and line) and the naive difference (open
+    diamond) per subgroup of ``intervention``; a suppressed row keeps its label, without marks."""
+    import matplotlib.pyplot as plt
+
+    d = numbers[numbers.intervention == intervention].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.24 * len(d) + 1.3))
+    y = -d.index.to_numpy()
+    shown = d["risk_difference"].notna()
+    ax.hlines(y[shown], d.loc[shown, "ci_low"], d.loc[shown, "ci_high"], color=_TREATED, lw=1.6)
+    ax.plot(d.loc[shown, "risk_difference"], y[shown], "s", color=_TREATED, ms=5, label="matched (95 % interval)")
+    naive = d["naive_difference"].notna()
+    ax.plot(d.loc[naive, "naive_difference"], y[naive], "D", mfc="none", color=_NAIVE, ms=5,
+            label="naive (unmatched pool)")
+    ax.axvline(0, color="black", lw=0.8)
+    labels = [_subgroup_label(dim, v) + ("" if ok else "  (suppressed)")
+              for dim, v, ok in zip(d["subgroup_dim"], d["subgroup_value"], shown)]
+    ax.set_yticks(y, labels, fontsize=8)
+    for tick, ok in zip(ax.get_yticklabels(), shown):
+        if not ok:
+            tick.set_color("#868e96")
+    ax.set_ylim(y.min() - 0.7 if len(y) else -1, 0.7)
+    ax.set_xlabel(f"risk difference: share at work {FOREST_K} months after the start, treated minus comparison")
+    ax.set_title(INTERVENTIONS.get(intervention, intervention))
+    ax.grid(axis="x", alpha=0.3)
+    if not shown.any():
+        ax.text(0.5, 0.5, "all values suppressed", transform=ax.transAxes, ha="center", color="#868e96")
+    _legend(ax, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _svg(fig)
+
+
+def _effects_table(d: pd.DataFrame) -> str:
+    """A forest plot's numbers (published values, empty where suppressed), for screen readers and
+    for checking; each value cell names its column (``data-col``)."""
+    cols = ["n_treated", "risk_difference", "ci_low", "ci_high", "naive_difference"]
+    head = "<th>subgroup</th>" + "".join(f"<th>{c}</th>" for c in cols)
+    rows = []
+    for r in d.itertuples(index=False):
+        tds = "".join(f"<td data-col='{c}'>{'' if pd.isna(getattr(r, c)) else _number(getattr(r, c))}</td>"
+                      for c in cols)
+        rows.append(f"<tr data-dim='{html.escape(r.subgroup_dim)}' data-value='{html.escape(r.subgroup_value)}'>"
+                    f"<th>{html.escape(_subgroup_label(r.subgroup_dim, r.subgroup_value))}</th>{tds}</tr>")
+    return (f"<details><summary>The numbers</summary><table class='numbers'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></details>")
+
+
+def shown_interventions(effects: pd.DataFrame) -> dict[str, int]:
+    """Interventions whose aggregates (balance, cumulative incidence) the page may show, with the
+    last month to show: those whose overall row at the first follow-up has a published treated
+    rate (at least MIN_UNITS treated entries, not suppressed), up to the largest k at which the
+    overall sustained-return rate is published."""
+    everyone = effects[effects.subgroup_dim == "all"]
+    out = {}
+    for name in INTERVENTIONS:
+        rows = everyone[everyone.intervention == name]
+        first = rows[(rows.outcome == FOREST_OUTCOME) & (rows.k == EVALUATION_FOLLOW_UP[0])]
+        if first.empty or first["rate_treated"].isna().all():
+            continue
+        sustained = rows[(rows.outcome == "sustained_rtw") & rows["rate_treated"].notna()
+                         & rows["rate_comparison"].notna()]
+        if not sustained.empty:
+            out[name] = int(sustained["k"].max())
+    return out
+
+
+def balance_numbers(balance: pd.DataFrame, interventions) -> pd.DataFrame:
+    """|SMD| before and after matching per intervention and covariate (everyone)."""
+    d = balance[(balance.subgroup_dim == "all") & balance.intervention.isin(list(interventions))]
+    return d.assign(before=d["smd_before"].abs(), after=d["smd_after"].abs())[
+        ["intervention", "covariate", "before", "after"]].reset_index(drop=True)
+
+
+def chart_balance(numbers: pd.DataFrame) -> str:
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(numbers["intervention"]))
+    covariates = list(dict.fromkeys(numbers["covariate"]))
+    if not names:
+        fig, ax = plt.subplots(figsize=(6, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no intervention with {MIN_UNITS} or more treated entries", ha="center")
+        return _svg(fig)
+    fig, axes = _figure(len(names), width=3.0, height=0.22 * len(covariates) + 1.2)
+    y = -pd.RangeIndex(len(covariates)).to_numpy()
+    for ax, name in zip(axes, names):
+        d = numbers[numbers.intervention == name].set_index("covariate").reindex(covariates)
+        ax.plot(d["before"], y, "o", mfc="none", color=_COMPARISON, label="before matching")
+        ax.plot(d["after"], y, "o", color=_TREATED, label="after matching")
+        ax.axvline(MAX_ABS_SMD, color=_NAIVE, ls="--", lw=1, label=f"{MAX_ABS_SMD}")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("|standardized mean difference|")
+        ax.set_xlim(left=0)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [c.replace("_", " ") for c in covariates], fontsize=8)
+    _legend(axes[-1], fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return _svg(fig)
+
+
+def cif_numbers(cif: pd.DataFrame, shown: dict[str, int]) -> pd.DataFrame:
+    """Cumulative incidence of sustained return (everyone) per intervention, role and month, up
+    to each intervention's last shown month."""
+    d = cif[(cif.subgroup_dim == "all") & cif.intervention.isin(list(shown))]
+    last = pd.Series([shown.get(i, -1) for i in d["intervention"]], index=d.index, dtype="int64")
+    d = d[d["month"].astype("int64") <= last]
+    return d[["intervention", "role", "month", "cif"]].sort_values(["intervention", "role", "month"]).reset_index(
+        drop=True)
+
+
+def chart_cif(numbers: pd.DataFrame) -> str:
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(numbers["intervention"]))
+    if not names:
+        fig, ax = plt.subplots(figsize=(6, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no intervention with {MIN_UNITS} or more treated entries", ha="center")
+        return _svg(fig)
+    fig, axes = _figure(len(names), width=3.0, height=3.0)
+    for ax, name in zip(axes, names):
+        d = numbers[numbers.intervention == name]
+        for role, colour, label in (("treated", _TREATED, "treated"), ("comparison", _COMPARISON,
+                                                                       "matched comparison")):
+            g = d[d.role == role]
+            ax.step(g["month"], g["cif"], where="post", color=colour, label=label)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("months after the start")
+        ax.set_xlim(0, max(EVALUATION_FOLLOW_UP))
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("cumulative share back at work (3 months in a row)")
+    _legend(axes[-1], fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return _svg(fig)
+
+
+_METHODS = f"""<section id='methods' class='note'><h2>How to read this: methods and limitations</h2>
+<p><b>What is compared.</b> Each person who starts an intervention in a month (the <i>treated</i>) is
+compared with up to five similar persons who, in the <i>same month and the same situation</i>, did
+not start anything of its kind then: the same sex, age group, benefit (sick leave or work assessment
+allowance) and how long they had been on it, diagnosis group and health region, and the closest in
+their history of work, benefits, earnings and earlier treatment (a propensity score). This is the
+<i>comparison</i>. The comparison persons may start the intervention later; they still count as
+comparison, as they would in a trial started that month.</p>
+<p><b>The numbers.</b> The effect is the difference between the share at work among the treated and
+among their comparison persons ({FOREST_K} months after the start in the plots above), with a 95 %
+interval from resampling the matched groups. The <i>naive</i> difference compares the treated with
+everyone who did not start, without matching: the gap between the two shows how much the
+differences between the groups would have misled.</p>
+<p><b>Intention to treat.</b> Everyone counts in the group they were in at the start, whether they
+completed the intervention or not, and whatever they did afterwards.</p>
+<p><b>Limitations.</b> Matching can only make the groups alike in what the registers record. If
+those who start differ in something unrecorded (motivation, the severity of the illness) the
+estimate is biased: this is <i>unmeasured confounding</i>. The E-value in the published table says
+how strongly such an unrecorded factor would have to be linked to both starting and returning to
+work to explain the estimate away; small E-values (near 1) mean a weak factor would suffice.
+Subgroups with fewer than 100 treated are flagged imprecise, and groups where matching left the
+groups visibly different (a standardized mean difference above {MAX_ABS_SMD}) are flagged imbalanced.</p>
+<p><b>Suppressed cells.</b> To protect privacy, counts from 1 to 4 and every estimate over fewer than
+{MIN_UNITS} treated are not published (and some others, so they cannot be worked out from the
+totals): they are empty in the table and left out of the plots, never shown as zero. The balance and
+cumulative-incidence plots show only interventions with at least {MIN_UNITS} treated, as
+aggregates.</p></section>"""
+
+
+def evaluation_page(release: Path, meta: dict, evaluation: Path, target: Path) -> str:
+    """The "What works for whom" page (to be written to ``target``) from the release's published
+    effects and (aggregates only) the internal part's balance and cumulative incidence."""
+    _matplotlib()
+    effects = read_effects(release)
+    numbers = forest_numbers(effects)
+    shown = shown_interventions(effects)
+    balance = balance_numbers(pd.read_parquet(evaluation / "balance.parquet"), shown)
+    cif = cif_numbers(pd.read_parquet(evaluation / "cumulative_incidence.parquet"), shown)
+    rel = os.path.relpath(release, target.parent)
+    body = ["<p><a href='index.html'>&larr; the indicator report</a></p>",
+            "<h1>What works for whom</h1>",
+            "<p class='note'>Release <b>{}</b>, data up to <b>{}</b>. The effect of starting each intervention on "
+            "return to work, for everyone and by subgroup, estimated by comparing those who start with similar "
+            "persons who do not (below: how to read this). Suppressed values are left out.</p>".format(
+                html.escape(meta["release_id"]), html.escape(str(meta["horizon"])))]
+    for name in dict.fromkeys(numbers["intervention"]):
+        d = numbers[numbers.intervention == name]
+        body.append(f"<figure id='forest-{html.escape(name)}' class='chart forest'>"
+                    f"<h2>{html.escape(INTERVENTIONS.get(name, name))}: at work after {FOREST_K} months</h2>"
+                    f"{chart_forest(numbers, name)}<figcaption>Risk difference (treated minus matched comparison) "
+                    f"in the share at work {FOREST_K} months after the start, with its 95 % interval (squares and "
+                    "lines), and the naive difference against everyone who did not start (open diamonds), per "
+                    "subgroup.</figcaption>" + _effects_table(d) + "</figure>")
+    body.append(f"<figure id='balance' class='chart'><h2>Balance: how alike the groups are</h2>{chart_balance(balance)}"
+                "<figcaption>Absolute standardized mean difference of each characteristic between the treated and "
+                f"their comparison, before matching (open) and after (filled); below the dashed line at {MAX_ABS_SMD} "
+                "the groups count as alike.</figcaption></figure>")
+    body.append("<figure id='cumulative-incidence' class='chart'><h2>Back at work for good: cumulative incidence"
+                f"</h2>{chart_cif(cif)}<figcaption>Share back at work for at least three months in a row, by month "
+                "after the start, for the treated and their matched comparison (death and disability benefit "
+                "end the follow-up as competing events), as far as it is published.</figcaption></figure>")
+    body.append(_METHODS)
+    body.append(f"<p>The published table: <a href='{html.escape(rel)}/{EFFECTS}.csv'>{EFFECTS}.csv</a> "
+                f"(<a href='{html.escape(rel)}/{EFFECTS}.parquet'>Parquet</a>).</p>")
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>What works for whom {html.escape(meta['release_id'])}</title><style>{_CSS}</style>"
+            "</head><body>" + "\n".join(body) + "</body></html>\n")
