@@ -208,27 +208,16 @@ def _write_table(df: pd.DataFrame, folder: Path, name: str) -> list[str]:
     return [f"{name}.csv", f"{name}.parquet"]
 
 
-def _export_marts(con, folder: Path) -> dict[str, int]:
-    """The internal marts as Parquet into ``folder/marts``; rows by file name (relative to folder)."""
-    (folder / "marts").mkdir(mode=INTERNAL_DIR_MODE)
+def _export(con, folder: Path, schema: str, tables: Sequence[str]) -> dict[str, int]:
+    """``schema``'s ``tables`` as Parquet into ``folder/<schema>`` (internal: the marts, and the
+    evaluation's tables before disclosure control); rows by file name (relative to folder)."""
+    (folder / schema).mkdir(mode=INTERNAL_DIR_MODE)
     files = {}
-    for name in INTERNAL_MARTS:
-        target = folder / "marts" / f"{name}.parquet"
+    for name in tables:
+        target = folder / schema / f"{name}.parquet"
         quoted = str(target).replace("'", "''")
-        con.execute(f"COPY (SELECT * FROM marts.{name}) TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)")
-        files[f"marts/{name}.parquet"] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchone()[0]
-    return files
-
-
-def _export_evaluation(con, folder: Path) -> dict[str, int]:
-    """The evaluation's tables before disclosure control into ``folder/evaluation`` (internal)."""
-    (folder / "evaluation").mkdir(mode=INTERNAL_DIR_MODE)
-    files = {}
-    for name in EVALUATION_TABLES:
-        target = folder / "evaluation" / f"{name}.parquet"
-        quoted = str(target).replace("'", "''")
-        con.execute(f"COPY (SELECT * FROM evaluation.{name}) TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)")
-        files[f"evaluation/{name}.parquet"] = con.execute(f"SELECT count(*) FROM evaluation.{name}").fetchone()[0]
+        con.execute(f"COPY (SELECT * FROM {schema}.{name}) TO '{quoted}' (FORMAT parquet, COMPRESSION zstd)")
+        files[f"{schema}/{name}.parquet"] = con.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]
     return files
 
 
@@ -387,8 +376,8 @@ def _publish(s: Settings, quality: dict, now: datetime | None, dictionary: Dicti
         raw = indicators.compute(con)
         geo_parent = indicators.geo_parents(con)
         lap("indicators")
-        mart_files = _export_marts(con, tmp_internal)
-        evaluation_files = _export_evaluation(con, tmp_internal)
+        mart_files = _export(con, tmp_internal, "marts", INTERNAL_MARTS)
+        evaluation_files = _export(con, tmp_internal, "evaluation", EVALUATION_TABLES)
         lap("marts_export")
     except BaseException:
         con.close()

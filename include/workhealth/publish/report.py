@@ -518,16 +518,21 @@ def balance_numbers(balance: pd.DataFrame, interventions) -> pd.DataFrame:
         ["intervention", "covariate", "before", "after"]].reset_index(drop=True)
 
 
-def chart_balance(numbers: pd.DataFrame) -> str:
+def _no_intervention_shown() -> str:
     import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 1))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"no intervention with {MIN_UNITS} or more treated entries", ha="center")
+    return _svg(fig)
+
+
+def chart_balance(numbers: pd.DataFrame) -> str:
 
     names = list(dict.fromkeys(numbers["intervention"]))
     covariates = list(dict.fromkeys(numbers["covariate"]))
     if not names:
-        fig, ax = plt.subplots(figsize=(6, 1))
-        ax.axis("off")
-        ax.text(0.5, 0.5, f"no intervention with {MIN_UNITS} or more treated entries", ha="center")
-        return _svg(fig)
+        return _no_intervention_shown()
     fig, axes = _figure(len(names), width=3.0, height=0.22 * len(covariates) + 1.2)
     y = -pd.RangeIndex(len(covariates)).to_numpy()
     for ax, name in zip(axes, names):
@@ -555,14 +560,10 @@ def cif_numbers(cif: pd.DataFrame, shown: dict[str, int]) -> pd.DataFrame:
 
 
 def chart_cif(numbers: pd.DataFrame) -> str:
-    import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(numbers["intervention"]))
     if not names:
-        fig, ax = plt.subplots(figsize=(6, 1))
-        ax.axis("off")
-        ax.text(0.5, 0.5, f"no intervention with {MIN_UNITS} or more treated entries", ha="center")
-        return _svg(fig)
+        return _no_intervention_shown()
     fig, axes = _figure(len(names), width=3.0, height=3.0)
     for ax, name in zip(axes, names):
         d = numbers[numbers.intervention == name]
