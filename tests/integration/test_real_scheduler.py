@@ -173,15 +173,15 @@ def test_local_executor_pipeline_pool_and_refused_delivery(template, deliveries,
         assert {state for *_, state in runs} == {"success"}, f"{runs}\n{cluster.logs_tail()}"
         assert {run_type for _, run_type, _ in runs} == {"manual", "asset_triggered"}, runs
         tasks = {ti["task_id"]: ti["state"] for ti in cluster.task_instances(dag_id="build_marts", run_id=runs[0][0])}
-        assert tasks == {"dbt_build": "success", "validate": "success", "publish": "success",
-                         "withheld_years": "success"}, tasks
+        assert tasks == {"dbt_build": "success", "validate": "success", "evaluate": "success",
+                         "publish": "success", "withheld_years": "success"}, tasks
         counts = mart_counts(cluster)
         assert counts and all(n > 0 for n in counts.values()), counts
         assert_release(cluster)
 
         # The one-writer rule held: no two pooled task instances ever ran at once.
         pooled = [t for t in cluster.task_instances(pool=POOL) if t["start_date"] and t["end_date"]]
-        assert {t["task_id"] for t in pooled} >= {"load_delivery", "dbt_build", "validate", "publish"}, pooled
+        assert {t["task_id"] for t in pooled} >= {"load_delivery", "dbt_build", "validate", "evaluate", "publish"}, pooled
         assert len(pooled) >= len(names) + 1 + 2 * len(runs), len(pooled)
         assert overlapping(pooled) == [], overlapping(pooled)
         unpooled = cluster.task_instances(task_id="find_ready_deliveries")
@@ -223,8 +223,8 @@ def test_celery_executor_pipeline_and_idempotent_backfill(template, deliveries, 
         assert run[2] == "success", f"{run}\n{cluster.logs_tail()}"
         states = {t["task_id"]: t["state"] for t in cluster.task_instances(dag_id="build_marts", run_id=run[0])}
         # publish skips itself when nothing changed since the latest release (no new release).
-        assert states == {"dbt_build": "success", "validate": "success", "publish": "skipped",
-                          "withheld_years": "success"}, states
+        assert states == {"dbt_build": "success", "validate": "success", "evaluate": "success",
+                          "publish": "skipped", "withheld_years": "success"}, states
         assert mart_counts(cluster) == before
         assert assert_release(cluster) == release, "an unchanged warehouse gives no new release"
     finally:
