@@ -1092,7 +1092,10 @@ class World:
             e = np.minimum(np.minimum(s + length - 1, self.sick_end[who]), reach)
             regrade = ~first & (rng.random(n) < 0.2)
             self.sick_grade[who[regrade]] = self._draw_grade(int(regrade.sum()))
-            parts.append((who.copy(), s.copy(), e.copy(), self.sick_grade[who].copy(), first))
+            # a case begun before the first generated month (the opening stock): its first
+            # delivered certificate is the first the registers (and the marts) see of it
+            opening = ~first & (self.mi == self.mi0) & (self.sick_start[who] < d0)
+            parts.append((who.copy(), s.copy(), e.copy(), self.sick_grade[who].copy(), first, opening))
             self.cert_end[who] = np.maximum(self.cert_end[who], e)
             u = self.ku(f"cert_gap{r}", who)
             gap = np.where(u < P.SICK_CERT_GAP, 1 + (u / P.SICK_CERT_GAP * 16).astype(np.int64), 0)
@@ -1109,12 +1112,15 @@ class World:
         if not parts:
             self.month_certs = empty
             return _empty("nav_sickleave", cols)
-        who, s, e, g, first = (np.concatenate(x) for x in zip(*parts))
+        who, s, e, g, first, opening = (np.concatenate(x) for x in zip(*parts))
         order = np.lexsort((who, s))
-        who, s, e, g, first = who[order], s[order], e[order], g[order], first[order]
+        who, s, e, g, first, opening = who[order], s[order], e[order], g[order], first[order], opening[order]
         missing = rng.random(len(who)) < P.SICK_MISSING_DIAGNOSIS
-        # the case's diagnosis as delivered is its first certificate's
-        self.case_dx[who[first]] = np.where(missing[first], _UNKNOWN_DX, self.sick_group[who[first]])
+        # the case's diagnosis as delivered is its first delivered certificate's (for the truth's
+        # diagnosis_group): the case's first, or an opening case's earliest of the first month
+        _, earliest = np.unique(who[opening], return_index=True)
+        dx = np.concatenate([np.flatnonzero(opening)[earliest], np.flatnonzero(first)])
+        self.case_dx[who[dx]] = np.where(missing[dx], _UNKNOWN_DX, self.sick_group[who[dx]])
         self._cert_groups = (who, self.sick_group[who].astype(np.int8))
         keep = self.shadow[who] == 0
         who, s, e, g, missing = who[keep], s[keep], e[keep], g[keep], missing[keep]
