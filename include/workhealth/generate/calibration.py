@@ -203,8 +203,8 @@ KPR_INVALID_ICPC2 = 0.008     #: share of ICPC-2 coded contacts with an invalid 
 INVALID_ICPC2 = ("Q01", "L8", "P7X", "L84.1")
 
 MEASURES_PER_MONTH = 4_000    #: new NAV measure spells per month at scale 1
-#: where participants come from: on AAP, in/after a treatment course (start within 6 months of
-#: its end), young (18-29) outside work without benefits, others outside work without benefits
+#: where participants come from (by the state of m-1): on AAP, a treatment course ended in the
+#: last 24 months, young (18-29) outside work without benefits, others outside work without benefits
 MEASURE_SOURCES = (("aap", 0.60), ("course", 0.10), ("young", 0.18), ("other", 0.12))
 MEASURE_IPS_P = (0.015, 0.20)  #: P(an IPS measure) for persons without / with a mental disorder
 IPS_UNG_SHARE = 0.70          #: IPS for participants aged 16-29 (year - birth_year): IPSUNG, else INDJOBSTOT

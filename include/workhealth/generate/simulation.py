@@ -209,7 +209,6 @@ _WORK_ORIENTED = np.array([c in ("INDJOBSTOT", "IPSUNG") or (c in P.MEASURE_EFFE
                            for c in MEASURE_CODES])
 _MEASURE_MULT = np.array([1.0, 1.0] + [P.MEASURE_EFFECT[t[0]] for t in P.MEASURE_TYPES]
                          + [1.0] * len(P.UNKNOWN_MEASURE_TYPES))
-_RECENT_COURSE = 183  # days after a course during which it still counts (6 months)
 
 #: per-person state: name -> (dtype, value for a new person)
 FIELDS = {
@@ -753,18 +752,24 @@ class World:
         real = self.shadow == 0
         self._update_groups()
         prior = self._prior()
-        # courses: on sick leave around a target duration (growing by year), more with history
+        # Selection sees only what the registers show up to m-1 (the referral was made then): the
+        # state of m-1, the run of SYK/AAP months to m-1, the delivered diagnosis group of the
+        # latest case, the benefit history. Whether a sick leave ends late in m-1 or runs on into
+        # m must not decide it: that is invisible to the evaluation's eligibility (state in m-1),
+        # and would plant a confounder no register shows (docs/synthetic_data.md).
+        prev = self.state
         cs = d0 + (self.ku("course_day") * (d1 - d0 + 1)).astype(np.int64)
         ok = (adult & (age_m >= 20 * 12) & (age_m < 65 * 12) & ~self.c_on
               & (mi - self.c_last_start > P.COURSE_WASHOUT_MONTHS))
-        on_case = ok & (self.sick_start >= 0) & (self.sick_start < cs) & (self.sick_next > cs - 40)
-        sd = np.maximum(cs - self.sick_start, 1).astype(float)
+        # courses: on sick leave in m-1 around a target duration (growing by year), more with history
+        sd = np.maximum(self.run, 1) * 30.44
         target = min(P.SICK_DAYS_CAP, P.SICK_DAYS_2016 * P.SICK_DAYS_GROWTH ** (year - 2016))
         # rising to the target duration, slowly falling after: longer sick leave, more likely
         w_dur = np.where(sd < target, (sd / target) ** 2, np.exp(-(sd - target) / 365))
-        w_sick = np.where(on_case, w_dur * np.array([1.0, 1.0, 0.12])[self.sick_group] * (1 + P.COURSE_HISTORY_WEIGHT * prior), 0.0)
-        other = ok & (self.sick_start < 0) & ((self.dis_id < 0) | (self.dis_grade < 100))
-        w_other = np.where(other, np.where(self.aap_id >= 0, 6.0, np.where(self.emp1 < 0, 1.5, 0.3)), 0.0)
+        w_dx = np.array([1.0, 1.0, 0.12, 1.0])[self.case_dx]  # MSK, MENTAL, OTHER, UNKNOWN as delivered
+        w_sick = np.where(ok & (prev == S_SYK), w_dur * w_dx * (1 + P.COURSE_HISTORY_WEIGHT * prior), 0.0)
+        rest = ok & (prev != S_SYK) & (prev != S_AAP) & ((self.dis_id < 0) | (self.dis_grade < 100))
+        w_other = np.where(ok & (prev == S_AAP), 6.0, np.where(rest, np.where(self.emp1 < 0, 1.5, 0.3), 0.0))
         k = max(P.COURSES_MIN_PER_MONTH, P.COURSES_PER_MONTH * self.scale)
         p = (_rate(k * P.COURSE_ON_SICK_LEAVE, w_sick, real)
              + _rate(k * (1 - P.COURSE_ON_SICK_LEAVE), w_other, real))
@@ -773,9 +778,12 @@ class World:
         # persons outside work without benefits
         age_y = year - self.birth_year
         free = adult & ~self.m_on & (age_m < 66 * 12)
-        out = (self.emp1 < 0) & (self.aap_id < 0) & (self.dis_id < 0) & (self.sick_start < 0)
-        pools = {"aap": free & (self.aap_id >= 0),
-                 "course": free & (self.c_on | (self.c_seen >= d0 - _RECENT_COURSE)),
+        # (as for courses, by what the registers show up to m-1: on AAP in m-1; a course ended in
+        # m-24..m-1, the evaluation's covariate; outside work and benefits in m-1 as well as now)
+        out = ((self.emp1 < 0) & (self.aap_id < 0) & (self.dis_id < 0) & (self.sick_start < 0)
+               & (prev != S_SYK) & (prev != S_AAP))
+        pools = {"aap": free & (prev == S_AAP),
+                 "course": free & ~self.c_on & (self.c_end_mi >= mi - _HISTORY) & (self.c_end_mi < mi),
                  "young": free & out & (age_y <= 29),
                  "other": free & out & (age_y >= 30) & (age_m < 62 * 12)}
         taken = np.zeros(self.n, bool)
@@ -936,7 +944,8 @@ class World:
             return
         rng = self.rng
         n = len(who)
-        on_case = (self.sick_start[who] >= 0) & (self.sick_start[who] < cs)
+        # referred from sick leave (on it in m-1, or still): the course treats the case's diagnosis
+        on_case = (self.state[who] == S_SYK) | ((self.sick_start[who] >= 0) & (self.sick_start[who] < cs))
         group = np.where(on_case, self.sick_group[who],
                          _kpick(self.ku("course_group", who), P.COURSE_GROUP_SHARES)).astype(np.int64)
         off = self._course_code_offsets

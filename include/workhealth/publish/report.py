@@ -601,6 +601,9 @@ those who start differ in something unrecorded (motivation, the severity of the 
 estimate is biased: this is <i>unmeasured confounding</i>. The E-value in the published table says
 how strongly such an unrecorded factor would have to be linked to both starting and returning to
 work to explain the estimate away; small E-values (near 1) mean a weak factor would suffice.
+The comparison is chosen by the month before the start: someone whose sick leave ended late that
+month can be a comparison, while a course usually starts only for someone still on sick leave, so
+the effect of a course at 3 and 6 months may be underestimated.
 Subgroups with fewer than 100 treated are flagged imprecise, and groups where matching left the
 groups visibly different (a standardized mean difference above {MAX_ABS_SMD}) are flagged imbalanced.</p>
 <p><b>Suppressed cells.</b> To protect privacy, counts from 1 to 4 and every estimate over fewer than
