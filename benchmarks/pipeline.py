@@ -1,13 +1,14 @@
-"""Benchmark the whole pipeline: generate -> ingest -> dbt build -> validate -> publish.
+"""Benchmark the whole pipeline: generate -> ingest -> dbt build -> validate -> evaluate -> publish.
 
     .venv/bin/python benchmarks/pipeline.py --scale 0.1 --start 2016-01 --end 2018-12
     .venv/bin/python benchmarks/pipeline.py --scale 1 --start 2017-01 --end 2018-12
 
-Uses the real generator, ingestion, dbt project, quality gate and publishing. Prints wall time
-per stage and its share, the peak RSS of this process (everything but dbt runs in-process) and
+Uses the real generator, ingestion, dbt project, quality gate, evaluation and publishing. Prints
+wall time per stage and its share, the evaluation's time against the dbt build's (issue 14: at
+most half), the peak RSS of this process (everything but dbt runs in-process) and
 of dbt (a child process), the ten slowest dbt nodes and the size of the marts. Then the cost of
 one further month: the next month's deliveries (the generator is deterministic, so the months
-already loaded are identical) go through ingest, build, validate and publish, against the full
+already loaded are identical) go through ingest, build, validate, evaluate and publish, against the full
 run above. dbt rebuilds every model from the loaded raw tables each time, so a further month
 costs its own ingestion plus a full build, validation and publication.
 """
@@ -30,8 +31,9 @@ def _next_month(period: str) -> str:
 
 
 def _downstream(s, stages: dict[str, float]) -> tuple:
-    """ingest -> build -> validate -> publish on ``s``, timing each stage into ``stages``."""
+    """ingest -> build -> validate -> evaluate -> publish on ``s``, timing each stage into ``stages``."""
     from workhealth import transform
+    from workhealth.evaluate import evaluate
     from workhealth.ingest.load import ingest_inbox
     from workhealth.publish import publish
     from workhealth.quality import validate
@@ -48,6 +50,9 @@ def _downstream(s, stages: dict[str, float]) -> tuple:
         quality = validate(s)
         stages["validate"] = time.perf_counter() - t
         if quality.publishable:
+            t = time.perf_counter()
+            evaluate(s, withheld_years=quality.to_dict().get("withheld") or {})
+            stages["evaluate"] = time.perf_counter() - t
             t = time.perf_counter()
             release = publish(s, quality.to_dict(), dictionary=transform.data_dictionary)
             stages["publish"] = time.perf_counter() - t
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
           f"quality {'-' if quality is None else 'publishable' if quality.publishable else 'WITHHELD'}; "
           f"release {'-' if release is None else release.release_id}")
     _print_stages(stages)
+    if "evaluate" in stages:
+        print(f"evaluate / dbt build = {stages['evaluate'] / stages['dbt build']:.2f} (goal <= 0.5)")
     print(f"peak RSS: this process {rss_self:.2f} GiB, dbt {rss_dbt:.2f} GiB")
     print("slowest dbt nodes:")
     for n in sorted(build.nodes, key=lambda n: -n.seconds)[:10]:

@@ -224,7 +224,7 @@ def test_celery_executor_pipeline_and_idempotent_backfill(template, deliveries, 
             done = [r for r in rows if r[1] == "backfill" and r[2] in ("success", "failed")]
             return done
 
-        [run] = cluster.wait(backfilled, "the backfill run of build_marts", timeout=150)
+        [run] = cluster.wait(backfilled, "the backfill run of build_marts", timeout=360)
         assert run[2] == "success", f"{run}\n{cluster.logs_tail()}"
         states = {t["task_id"]: t["state"] for t in cluster.task_instances(dag_id="build_marts", run_id=run[0])}
         # publish skips itself when nothing changed since the latest release (no new release).

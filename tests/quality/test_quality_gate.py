@@ -99,6 +99,17 @@ def _period_row(s, sql: str) -> str:
 
 ONE_PM = "(SELECT min(rowid) FROM marts.fct_person_month WHERE month = DATE '2018-01-01')"
 
+# A course starting in 2018-01 for the course injections: at scale 0.002 (about 3 new courses a
+# month) a month without one happens; moving the first course there (when January has none)
+# keeps the injections independent of the realised data.
+_COURSE_IN_JANUARY = [
+    "UPDATE marts.fct_treatment_courses SET course_start = DATE '2018-01-10', "
+    "course_end = greatest(course_end, DATE '2018-01-10') "
+    "WHERE course_id = (SELECT min(course_id) FROM marts.fct_treatment_courses) AND NOT EXISTS ("
+    "SELECT 1 FROM marts.fct_treatment_courses WHERE course_start >= DATE '2018-01-01' "
+    "AND course_start < DATE '2018-02-01')"]
+
+
 # check(s) expected critical, period, injection into the copy of the clean warehouse
 CRITICAL_INJECTIONS = {
     "person_month_with_two_states": (
@@ -112,7 +123,7 @@ CRITICAL_INJECTIONS = {
         {"states_in_their_set"}, "2018-01", [f"UPDATE marts.fct_person_month SET state = 'SICK' WHERE rowid = {ONE_PM}"]),
     "duplicate_course": (
         {"treatment_course_key_unique"}, "2018-01",
-        ["INSERT INTO marts.fct_treatment_courses SELECT * FROM marts.fct_treatment_courses "
+        [*_COURSE_IN_JANUARY, "INSERT INTO marts.fct_treatment_courses SELECT * FROM marts.fct_treatment_courses "
          "WHERE course_start >= DATE '2018-01-01' AND course_start < DATE '2018-02-01' ORDER BY course_id LIMIT 1"]),
     "duplicate_trajectory_row": (
         {"course_trajectory_key_unique"}, "2018-01",
@@ -250,7 +261,7 @@ WARNING_INJECTIONS = {
                              ["UPDATE raw.population SET municipality = 'ABCD' WHERE rowid = "
                               "(SELECT min(rowid) FROM raw.population WHERE _period = '2018-01')"]),
     "course_end_before_start": ("course_end_not_before_start", None, "2018-01",
-                                ["UPDATE marts.fct_treatment_courses SET course_end = course_start - 3 WHERE course_id = "
+                                [*_COURSE_IN_JANUARY, "UPDATE marts.fct_treatment_courses SET course_end = course_start - 3 WHERE course_id = "
                                  "(SELECT min(course_id) FROM marts.fct_treatment_courses WHERE course_start >= "
                                  "DATE '2018-01-01' AND course_start < DATE '2018-02-01')"]),
 }

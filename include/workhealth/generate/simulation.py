@@ -559,6 +559,8 @@ class World:
             a = np.flatnonzero(self.aap_id >= 0)
             self.aap_events.append((self.aap_id[a].copy(), a, self.aap_start[a].copy(), np.full(len(a), NONE)))
             self._dis_event(np.flatnonzero(self.dis_id >= 0), np.full(int((self.dis_id >= 0).sum()), NONE))
+            # the month before the first, as the opening stock stands: selection reads it
+            self.state = self._opening_states(d0)
         age_m = self._age_m(year, mon)
         alive = self.death < 0
         self._deaths(d0, d1, age_m, alive)
@@ -856,6 +858,16 @@ class World:
         blank = np.full((len(f), len(P.TRUTH_FOLLOW_UP)), -1, np.int8)
         self.out_f = np.concatenate([self.out_f, blank])
         self.out_s = np.concatenate([self.out_s, blank])
+
+    def _opening_states(self, d0) -> np.ndarray:
+        """The state of the month before the first generated month, by the rules of
+        indicators.md §1 on the opening stock (no register shows it: it only drives selection)."""
+        st = np.full(self.n, S_NONE, np.int8)
+        st[((self.emp1 >= 0) & (self.fte1 > 0)) | ((self.emp2 >= 0) & (self.fte2 > 0))] = S_WORK
+        st[(self.sick_start >= 0) & (self.sick_start < d0)] = S_SYK
+        st[(self.aap_id >= 0) & (self.aap_start < d0)] = S_AAP
+        st[(self.dis_id >= 0) & (self.dis_start < d0)] = S_UFOR
+        return st
 
     def _record_states(self, d0, d1):
         """This month's state of everyone (and their twins), by the rules of indicators.md §1 on
