@@ -2,7 +2,7 @@
 
 Scale 0.05 over 2016-01..2019-12 with the generator's truth beside the inbox (truth.json in the
 root): 36 index months with full history, enough treated entries for every intervention that
-balance means something and the planted effects can be recovered (test_planted_truth.py).
+balance means something and the planted effects can be recovered (test_evaluation_warehouse.py).
 Generate, ingest, dbt build of what the evaluation reads (int_evaluation_candidates and its
 upstream, with their tests; the other marts are tested elsewhere), then workhealth.evaluate.
 Shared read-only by the tests; copy it to change anything.
