@@ -138,14 +138,13 @@ def covariate_matrix(rows: pd.DataFrame) -> np.ndarray:
 
 
 def propensity_design(rows: pd.DataFrame, x: np.ndarray) -> np.ndarray:
-    """The propensity model's columns: the covariates, and the covariates and an intercept for
-    AAP in m-1. Who is referred from sick leave and who from AAP are chosen by different routes
+    """The propensity model's columns: the covariates and log(1 + earnings), then all of them
+    again times AAP in m-1 (with its intercept) and times employed in m-1. Who is referred from sick leave and who from AAP are chosen by different routes
     (a course ended recently matters for a measure from sick leave, little on AAP); one shared
     slope per covariate leaves the score wrong within the exact strata, and matching on it then
     leaves the covariate unbalanced (|SMD| 0.13 on course_ended_24m for IPS without this).
-    Earnings enter also as log(1 + earnings) (they are skewed), and every column also times
-    employed in m-1 (earnings mean something else without a job): without these NAV_MEASURE kept
-    |SMD| 0.11 on earnings after matching."""
+    Earnings are skewed and mean something else without a job: without the log and the
+    employment terms NAV_MEASURE kept |SMD| 0.11 on earnings after matching."""
     aap = (rows["state_prev"] == "AAP").to_numpy(float)[:, None]
     earn = np.log1p(np.maximum(x[:, [COVARIATES.index("mean_earnings_12m")]], 0.0))
     base = np.hstack([x, earn])

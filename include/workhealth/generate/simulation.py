@@ -859,11 +859,15 @@ class World:
         self.out_f = np.concatenate([self.out_f, blank])
         self.out_s = np.concatenate([self.out_s, blank])
 
+    def _working(self) -> np.ndarray:
+        """A job with fte > 0 (the WORK rule of indicators.md §1)."""
+        return ((self.emp1 >= 0) & (self.fte1 > 0)) | ((self.emp2 >= 0) & (self.fte2 > 0))
+
     def _opening_states(self, d0) -> np.ndarray:
         """The state of the month before the first generated month, by the rules of
         indicators.md §1 on the opening stock (no register shows it: it only drives selection)."""
         st = np.full(self.n, S_NONE, np.int8)
-        st[((self.emp1 >= 0) & (self.fte1 > 0)) | ((self.emp2 >= 0) & (self.fte2 > 0))] = S_WORK
+        st[self._working()] = S_WORK
         st[(self.sick_start >= 0) & (self.sick_start < d0)] = S_SYK
         st[(self.aap_id >= 0) & (self.aap_start < d0)] = S_AAP
         st[(self.dis_id >= 0) & (self.dis_start < d0)] = S_UFOR
@@ -873,7 +877,7 @@ class World:
         """This month's state of everyone (and their twins), by the rules of indicators.md §1 on
         what the registers show; the outcomes of the entries followed to this month."""
         st = np.full(self.n, S_NONE, np.int8)
-        st[((self.emp1 >= 0) & (self.fte1 > 0)) | ((self.emp2 >= 0) & (self.fte2 > 0))] = S_WORK
+        st[self._working()] = S_WORK
         st[self.cert_end >= d0] = S_SYK
         st[self.f_aap | ((self.aap_id >= 0) & (self.aap_start <= d1))] = S_AAP
         st[self.f_ufor | ((self.dis_id >= 0) & (self.dis_start <= d1))] = S_UFOR
