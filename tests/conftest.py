@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-from shared_fixtures import CliRun, build_once, cli_run
+from shared_fixtures import THOROUGH, CliRun, build_once, cli_run
 
 REPO = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="workhealth-tests-"))
@@ -34,6 +35,12 @@ for _name in ("WORKHEALTH_INBOX", "WORKHEALTH_WAREHOUSE", "WORKHEALTH_OUT", "WOR
     os.environ.pop(_name, None)
 
 
+# Property tests that take max_examples from the profile (tests/publish/test_disclosure_properties.py):
+# a few examples in `make test`, 15 times as many with WORKHEALTH_TESTS=thorough (shared_fixtures).
+hypothesis_settings.register_profile("workhealth", max_examples=8)
+hypothesis_settings.register_profile("thorough", max_examples=120)
+hypothesis_settings.load_profile("thorough" if THOROUGH else "workhealth")
+
 #: The longest files (minutes each): started first, so no worker is left alone with one at the end.
 _LONGEST = ("tests/integration/test_real_scheduler.py", "tests/quality/test_quality_gate.py",
             "tests/integration/test_make_up.py")
@@ -51,16 +58,32 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
+def migrated_airflow_sqlite(tmp_path_factory) -> Path:
+    """An Airflow metadata database (SQLite) migrated once per test run, with the warehouse pool:
+    copy it (a migration costs most of a minute on a 2-core machine)."""
+    def build(root: Path) -> str:
+        from workhealth.core.settings import WAREHOUSE_POOL
+
+        root.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "AIRFLOW_HOME": str(root),
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{root / 'airflow.db'}"}
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=env)
+        subprocess.run([airflow, "pools", "set", WAREHOUSE_POOL, "1", "warehouse writer"], check=True,
+                       capture_output=True, env=env)
+        return str(root / "airflow.db")
+
+    return Path(build_once(tmp_path_factory, "airflow-sqlite", build))
+
+
+@pytest.fixture(scope="session")
+def airflow_db(migrated_airflow_sqlite) -> Path:
     """A migrated Airflow metadata database (SQLite) for this test process, with the pool."""
+    import shutil
+
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True)
-    from workhealth.core.settings import WAREHOUSE_POOL
-
-    subprocess.run([airflow, "pools", "set", WAREHOUSE_POOL, "1", "warehouse writer"], check=True,
-                   capture_output=True)
+    shutil.copyfile(migrated_airflow_sqlite, home / "airflow.db")
     return home
 
 

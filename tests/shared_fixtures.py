@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+#: ``WORKHEALTH_TESTS=thorough``: the randomised tests draw many more cases (property examples,
+#: random warehouses) than ``make test``, which must fit CI's time on a 2-core machine. Run it
+#: before a release and after changing disclosure control or the mart definitions (README).
+THOROUGH = os.environ.get("WORKHEALTH_TESTS") == "thorough"
+
 
 def shared_root(tmp_path_factory) -> Path:
     """The folder every xdist worker of this run sees (the session's basetemp without xdist)."""

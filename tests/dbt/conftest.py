@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from workhealth.transform.dbt import build_vars
+from workhealth.transform.dbt import BUILD_EXCLUDES, build_vars
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "dbt_project"
@@ -26,11 +26,12 @@ def _dbt() -> str:
 
 
 def run_dbt_build(warehouse: Path, tmp: Path, *command: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """``dbt build`` (or ``command``) against ``warehouse``; returns the process and run_results.json's results."""
+    """``dbt build`` as the warehouse's build runs it (or ``command``) against ``warehouse``;
+    returns the process and run_results.json's results."""
     env = {**os.environ, "WORKHEALTH_WAREHOUSE": str(warehouse), "WORKHEALTH_DUCKDB_THREADS": "2",
            "WORKHEALTH_DUCKDB_MEMORY_LIMIT": "2GB", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     # the vars workhealth hands every dbt run (workhealth.transform.dbt.build_vars)
-    cmd = [_dbt(), *(command or ("build",)), "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+    cmd = [_dbt(), *(command or ("build", *BUILD_EXCLUDES)), "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
            "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--vars", json.dumps(build_vars())]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     results_file = tmp / "target" / "run_results.json"

@@ -35,7 +35,7 @@ def evaluated_warehouse(tmp_path_factory):
 
     def build(root: Path):
         from workhealth.evaluate import evaluate
-        from workhealth.transform.dbt import dbt
+        from workhealth.transform.dbt import BUILD_EXCLUDES, dbt
         from workhealth.generate import generate
         from workhealth.ingest.load import ingest_inbox
 
@@ -45,7 +45,8 @@ def evaluated_warehouse(tmp_path_factory):
         # the truth assumes every delivery is accepted (docs/synthetic_data.md)
         assert all(r.status == "accepted" for r in results), [r.to_dict() for r in results if r.status != "accepted"]
         # cautious: a relationship test to a mart the evaluation does not read stays out
-        build = dbt(["build", "--select", "+int_evaluation_candidates", "--indirect-selection", "cautious"], s)
+        build = dbt(["build", *BUILD_EXCLUDES, "--select", "+int_evaluation_candidates", "--indirect-selection",
+                     "cautious"], s)
         assert build.ok, build.summary()
         result = evaluate(s)
         return s, dataclasses.asdict(result)

@@ -1,9 +1,10 @@
 """The evaluation on a generated, ingested and dbt-built warehouse (conftest.py): the cohort's
-invariants (docs/evaluation.md), balance after matching, determinism, errors naming the step,
+invariants (docs/evaluation.md), balance after matching, errors naming the step,
 and the recovery of the generator's planted effects.
 
 One file, so one xdist worker builds the shared warehouse and runs every test on it; split into
-two files, the other worker sat blocked on the build's lock for minutes."""
+two files, the other worker sat blocked on the build's lock for minutes. (Determinism, a second
+full evaluation, runs on the smaller publishing warehouse: tests/publish/test_evaluation_determinism.py.)"""
 
 from __future__ import annotations
 
@@ -159,24 +160,6 @@ def test_effects_rows_and_flags(con):
     assert len(cif) == 2 * len(INTERVENTIONS)
     for _, _, curve in cif:
         assert len(curve) == 25 and all(b >= a - 1e-12 for a, b in zip(curve, curve[1:])) and curve[-1] <= 1
-
-
-def test_same_input_same_numbers(evaluated_warehouse, tmp_path):
-    s, _ = evaluated_warehouse
-    import dataclasses
-
-    copy = tmp_path / "wh.duckdb"
-    shutil.copy(s.warehouse, copy)
-    query = "select * from evaluation.effects order by intervention, subgroup_dim, subgroup_value, outcome, k"
-    with duckdb.connect(str(copy), read_only=True) as c:
-        before = c.sql(query).df()
-        cohort_before = c.sql("select count(*), sum(weight), sum(set_id) from marts.fct_evaluation_cohort").fetchall()
-    evaluate(dataclasses.replace(s, warehouse=copy))
-    with duckdb.connect(str(copy), read_only=True) as c:
-        after = c.sql(query).df()
-        cohort_after = c.sql("select count(*), sum(weight), sum(set_id) from marts.fct_evaluation_cohort").fetchall()
-    assert before.equals(after)
-    assert cohort_before == cohort_after
 
 
 def test_a_failure_names_the_interventions_and_the_step(evaluated_warehouse, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -33,7 +34,11 @@ def call(url: str, body: dict | None = None, token: str | None = None) -> tuple[
 
 
 @pytest.fixture
-def up(tmp_path):
+def up(tmp_path, migrated_airflow_sqlite):
+    # A migrated metadata database, as after an earlier `make up` (`up` migrates it again: a
+    # check; a first migration is the same `airflow db migrate` that made this one).
+    (tmp_path / "data" / "airflow").mkdir(parents=True)
+    shutil.copyfile(migrated_airflow_sqlite, tmp_path / "data" / "airflow" / "airflow.db")
     env = base_env(tmp_path / "data" / "airflow", "unused")
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")  # the embedded default: SQLite under AIRFLOW_HOME
     env.pop("AIRFLOW__CORE__DAGS_FOLDER")

@@ -1,16 +1,18 @@
 """The pipeline under a real Airflow scheduler, the way it runs in production.
 
-Scheduler, dag-processor and api-server (plus a Celery worker) run as subprocesses against a
-fresh PostgreSQL database per cluster (``cluster.py``). Nobody presses a button: the inbox poll
-picks up a generated inbox (one month, tiny scale), the raw assets trigger ``build_marts``
-(dbt build, validate, publish) and a release appears. LocalExecutor (parallelism 4): a refused
-delivery among them fails its own mapped task without retries (and sends the failure webhook),
-a dbt build is triggered by hand while the deliveries wait for the pool, and no two tasks of
-the one-slot warehouse pool ever ran at the same time. CeleryExecutor with a real worker: the
-same pipeline, then a backfill of a past month changes nothing (idempotent).
+Scheduler, dag-processor, api-server and a Celery worker run as subprocesses against a fresh
+PostgreSQL database (``cluster.py``) and Redis. Nobody presses a button: the inbox poll picks up
+a generated inbox (one month, tiny scale), the raw assets trigger ``build_marts`` (dbt build,
+validate, evaluate, publish) and a release appears. A refused delivery among them fails its own
+mapped task without retries (and sends the failure webhook); an operator's backfill of a past
+monthly cycle waits for the one-slot warehouse pool beside the deliveries, no two tasks of that
+pool ever run at the same time, and rebuilding unchanged data makes no new release.
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and, for the Celery test, Redis
-on 127.0.0.1:6379; skipped with the reason when they are not reachable.
+One cluster, not one per executor: every real build costs over a minute on the 2-core CI
+machine. LocalExecutor on SQLite is what ``workhealth up`` starts (test_make_up.py).
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and Redis on 127.0.0.1:6379;
+skipped with the reason when they are not reachable.
 """
 
 from __future__ import annotations
@@ -88,42 +90,45 @@ def drop_month(cluster: Cluster, deliveries: Path) -> list[str]:
     return names
 
 
-def assert_pipeline_ran_by_itself(cluster: Cluster, names: list[str]) -> None:
-    """The scheduled poll ingested every delivery; the asset events built, validated, published."""
-    def ingested():
-        # map_index -1 is the unexpanded placeholder (state "removed" once expanded).
-        tis = [ti for ti in cluster.task_instances(dag_id="ingest_deliveries", task_id="load_delivery")
-               if ti["map_index"] >= 0]
-        done = [ti for ti in tis if ti["state"] in ("success", "failed")]
-        return len(done) >= len(names) and tis
+def latest_cycle_month() -> tuple[str, ...]:
+    """Backfill arguments for the month of the latest past monthly cycle (the 10th, 06:00 Oslo).
+    The latest one: after a backfill of an older month the scheduler would also run the latest
+    cycle at once (no catchup: it runs the most recent missed interval), one more full build."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
-    tis = cluster.wait(ingested, f"the inbox poll to ingest {len(names)} deliveries", timeout=150)
-    assert sorted(ti["rendered_map_index"] for ti in tis) == names, "one mapped task per delivery, named by it"
-    assert {ti["state"] for ti in tis} == {"success"}, tis
-    ingest_runs = cluster.runs("ingest_deliveries")
-    assert any(run_type == "scheduled" for _, run_type, _ in ingest_runs), ingest_runs
+    from workhealth.core import settings
 
-    # liveness bounds, not timings: each build (dbt, the gate, the evaluation, publishing) queues
-    # for the one warehouse slot, and a slow 2-core machine under the other test worker needs them
-    runs = cluster.wait(cluster.builds_settled, "build_marts runs triggered by the raw assets to finish",
-                        timeout=480)
-    assert {run_type for _, run_type, _ in runs} == {"asset_triggered"}, runs
-    assert {state for *_, state in runs} == {"success"}, f"{runs}\n{cluster.logs_tail()}"
-    tasks = {ti["task_id"] for ti in cluster.task_instances(dag_id="build_marts", run_id=runs[-1][0])}
-    assert {"dbt_build", "validate"} <= tasks, tasks
+    assert settings.load().monthly_cycle == "0 6 10 * *", "the test knows the default cycle only"
+    now = datetime.now(ZoneInfo("Europe/Oslo"))
+    cycle = now.replace(day=10, hour=6, minute=0, second=0, microsecond=0)
+    if cycle > now:
+        cycle = (cycle.replace(day=1) - timedelta(days=1)).replace(day=10)
+    return ("--from-date", cycle.strftime("%Y-%m-01"), "--to-date", cycle.strftime("%Y-%m-28"))
 
 
-def mart_counts(cluster: Cluster) -> dict[str, int]:
-    """Row count of every mart (read-only, while no pooled task runs)."""
+def row_counts(cluster: Cluster, schema: str = "marts") -> dict[str, int]:
+    """Row count of every table of ``schema`` (read-only, while no pooled task runs)."""
     import duckdb
 
     con = duckdb.connect(str(cluster.data / "warehouse" / "workhealth.duckdb"), read_only=True)
     try:
         tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'").fetchall()]
-        return {t: con.execute(f'SELECT count(*) FROM marts."{t}"').fetchone()[0] for t in sorted(tables)}
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]).fetchall()]
+        return {f"{schema}.{t}": con.execute(f'SELECT count(*) FROM {schema}."{t}"').fetchone()[0]
+                for t in sorted(tables)}
     finally:
         con.close()
+
+
+def asset_events(cluster: Cluster, run_id: str) -> dict[str, list[dict]]:
+    """The extras of the asset events a build_marts run sent, by asset URI."""
+    rows = cluster.query("SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                         "WHERE e.source_dag_id = 'build_marts' AND e.source_run_id = %s ORDER BY e.id", run_id)
+    events: dict[str, list[dict]] = {}
+    for uri, extra in rows:
+        events.setdefault(uri, []).append(extra if isinstance(extra, dict) else json.loads(extra))
+    return events
 
 
 def assert_release(cluster: Cluster) -> Path:
@@ -132,9 +137,12 @@ def assert_release(cluster: Cluster) -> Path:
     return latest.resolve()
 
 
-def test_local_executor_pipeline_pool_and_refused_delivery(template, deliveries, tmp_path):
+def test_celery_pipeline_pool_refused_delivery_and_idempotent_backfill(template, deliveries, tmp_path):
+    """One cluster for all of it (each real build costs over a minute on a 2-core machine)."""
+    if not reachable(*REDIS):
+        pytest.skip(f"Redis not reachable on {REDIS[0]}:{REDIS[1]}: the CeleryExecutor test needs a broker")
     webhook = Webhook()
-    cluster = Cluster(tmp_path, template, executor="LocalExecutor", parallelism=4)
+    cluster = Cluster(tmp_path, template, executor="CeleryExecutor", parallelism=4)
     cluster.env["WORKHEALTH_ALERT_WEBHOOK"] = webhook.url
     try:
         names = drop_month(cluster, deliveries)
@@ -144,25 +152,28 @@ def test_local_executor_pipeline_pool_and_refused_delivery(template, deliveries,
         shutil.copytree(deliveries / "checksum" / f"nav_aap_{MONTH}_v1", inbox / refused)
         manifest = json.loads((inbox / refused / "manifest.json").read_text())
         (inbox / refused / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
-        cluster.start("api-server", "dag-processor", "scheduler")
+        cluster.start("api-server", "dag-processor", "scheduler", "celery-worker")
         cluster.wait_ready()
 
-        # Nobody triggers ingestion: the poll does. Once the first delivery is loading, a dbt
-        # build is triggered by hand, so the other deliveries and that build wait for the
-        # one-slot pool at the same time.
+        # Nobody triggers ingestion: the poll does. Once the first delivery is loading, an
+        # operator backfills a past monthly cycle of build_marts, so the other deliveries and
+        # that build wait for the one-slot pool at the same time.
         def loading():
             return [ti for ti in cluster.task_instances(dag_id="ingest_deliveries", task_id="load_delivery")
                     if ti["state"] in ("running", "success", "failed")]
 
-        cluster.wait(loading, "the inbox poll to start loading deliveries", timeout=120, every=0.5)
-        cluster.airflow("dags", "trigger", "build_marts")
+        cluster.wait(loading, "the inbox poll to start loading deliveries", timeout=150, every=0.5)
+        cluster.airflow("backfill", "create", "--dag-id", "build_marts", *latest_cycle_month())
 
         def ingested():
+            # map_index -1 is the unexpanded placeholder (state "removed" once expanded).
             tis = [ti for ti in cluster.task_instances(dag_id="ingest_deliveries", task_id="load_delivery")
                    if ti["map_index"] >= 0]
             return len(tis) == len(names) + 1 and all(ti["state"] in ("success", "failed") for ti in tis) and tis
 
-        tis = cluster.wait(ingested, f"{len(names) + 1} deliveries to be processed", timeout=150)
+        tis = cluster.wait(ingested, f"{len(names) + 1} deliveries to be processed", timeout=180)
+        assert sorted(ti["rendered_map_index"] for ti in tis) == sorted([*names, refused]), \
+            "one mapped task per delivery, named by it"
         states = {ti["rendered_map_index"]: ti["state"] for ti in tis}
         assert states == {**{n: "success" for n in names}, refused: "failed"}, states
         [bad] = [ti for ti in tis if ti["rendered_map_index"] == refused]
@@ -170,24 +181,63 @@ def test_local_executor_pipeline_pool_and_refused_delivery(template, deliveries,
         assert cluster.wait_finished("ingest_deliveries", bad["run_id"]) == "failed", "the run shows the refusal"
         [(_, run_type, _)] = [r for r in cluster.runs("ingest_deliveries") if r[0] == bad["run_id"]]
         assert run_type == "scheduled", "the poll, not a person, started ingestion"
+        queues = {t["queue"] for t in cluster.task_instances()}
+        assert queues == {cluster.queue}, f"every task went through this cluster's Celery queue: {queues}"
 
-        runs = cluster.wait(lambda: cluster.builds_settled(2), "the manual and asset-triggered builds",
-                            timeout=480)
+        # liveness bound, not a timing: each build (dbt, the gate, the evaluation, publishing)
+        # queues for the one warehouse slot, on a slow 2-core machine beside the other test worker
+        runs = cluster.wait(lambda: cluster.builds_settled(2), "the backfill and the asset-triggered builds",
+                            timeout=600)
         assert {state for *_, state in runs} == {"success"}, f"{runs}\n{cluster.logs_tail()}"
-        assert {run_type for _, run_type, _ in runs} == {"manual", "asset_triggered"}, runs
-        tasks = {ti["task_id"]: ti["state"] for ti in cluster.task_instances(dag_id="build_marts", run_id=runs[0][0])}
-        assert tasks == {"dbt_build": "success", "validate": "success", "evaluate": "success",
-                         "publish": "success", "withheld_years": "success"}, tasks
-        counts = mart_counts(cluster)
+        assert {run_type for _, run_type, _ in runs} == {"backfill", "asset_triggered"}, runs
+        counts = row_counts(cluster)
+        assert {"marts.dim_person", "marts.fct_person_month", "marts.fct_sick_leave_cases",
+                "marts.fct_treatment_courses", "marts.fct_course_trajectories",
+                "marts.coding_quality_monthly"} <= set(counts), counts
         # (the evaluation's cohort is empty: one month has no index month with 12 months of history)
-        assert counts and all(n > 0 for t, n in counts.items() if t != "fct_evaluation_cohort"), counts
-        assert counts["fct_evaluation_cohort"] == 0, counts
-        assert_release(cluster)
+        assert all(n > 0 for t, n in counts.items() if t != "marts.fct_evaluation_cohort"), counts
+        assert counts["marts.fct_evaluation_cohort"] == 0, counts
+        release = assert_release(cluster)
+        assert (release / "courses.csv").is_file() and (release / "effects.csv").is_file(), \
+            "the release carries the indicators and the evaluation's effects"
+        assert (cluster.data / "out" / "report" / "index.html").is_file()
+
+        # Waiting deliveries go before queued builds (priority), so every build ran on all of them.
+        # Rebuilding unchanged data is idempotent: the first build published, every later one
+        # (the backfill among them) rebuilt the same marts and skipped publishing: one release.
+        builds = sorted(cluster.task_instances(dag_id="build_marts", task_id="dbt_build"),
+                        key=lambda t: t["start_date"])
+        last_load = max(ti["end_date"] for ti in tis)
+        assert all(b["start_date"] >= last_load for b in builds), (builds, last_load)
+        by_run = {}
+        for t in cluster.task_instances(dag_id="build_marts"):
+            by_run.setdefault(t["run_id"], {})[t["task_id"]] = t["state"]
+        done = [by_run[b["run_id"]] for b in builds]
+        assert len(done) >= 2 and done[0]["publish"] == "success", done
+        for states in done:
+            assert {k: v for k, v in states.items() if k != "publish"} == {
+                "dbt_build": "success", "validate": "success", "evaluate": "success",
+                "withheld_years": "success"}, done
+        assert [s["publish"] for s in done[1:]] == ["skipped"] * (len(done) - 1), \
+            "publish skips itself when nothing changed since the latest release"
+        assert [p.name for p in (cluster.data / "out" / "releases").iterdir() if p.name != "latest"] == [release.name]
+
+        # The assets say what was made: the release asset names the one release (only the run
+        # that published sends it); every evaluate names the rows it wrote.
+        written = {**{t: n for t, n in counts.items() if t == "marts.fct_evaluation_cohort"},
+                   **row_counts(cluster, "evaluation")}
+        for i, b in enumerate(builds):
+            events = asset_events(cluster, b["run_id"])
+            assert [e["release_id"] for e in events.get("workhealth://releases/latest", [])] == \
+                ([release.name] if i == 0 else []), events
+            [evaluated] = events["workhealth://warehouse/evaluation/effects"]
+            assert evaluated["rows"] == {t: n for t, n in written.items() if t in evaluated["rows"]}, evaluated
+            assert {"evaluation.effects", "marts.fct_evaluation_cohort"} <= set(evaluated["rows"]), evaluated
 
         # The one-writer rule held: no two pooled task instances ever ran at once.
         pooled = [t for t in cluster.task_instances(pool=POOL) if t["start_date"] and t["end_date"]]
         assert {t["task_id"] for t in pooled} >= {"load_delivery", "dbt_build", "validate", "evaluate", "publish"}, pooled
-        assert len(pooled) >= len(names) + 1 + 2 * len(runs), len(pooled)
+        assert len(pooled) >= len(names) + 1 + 4 * len(runs), len(pooled)
         assert overlapping(pooled) == [], overlapping(pooled)
         unpooled = cluster.task_instances(task_id="find_ready_deliveries")
         assert unpooled and {t["pool"] for t in unpooled} == {"default_pool"}
@@ -200,37 +250,3 @@ def test_local_executor_pipeline_pool_and_refused_delivery(template, deliveries,
     finally:
         cluster.stop()
         webhook.close()
-
-
-def test_celery_executor_pipeline_and_idempotent_backfill(template, deliveries, tmp_path):
-    if not reachable(*REDIS):
-        pytest.skip(f"Redis not reachable on {REDIS[0]}:{REDIS[1]}: the CeleryExecutor test needs a broker")
-    cluster = Cluster(tmp_path, template, executor="CeleryExecutor", parallelism=4)
-    try:
-        names = drop_month(cluster, deliveries)
-        cluster.start("api-server", "dag-processor", "scheduler", "celery-worker")
-        cluster.wait_ready()
-        assert_pipeline_ran_by_itself(cluster, names)
-        queues = {t["queue"] for t in cluster.task_instances()}
-        assert queues == {cluster.queue}, f"every task went through this cluster's Celery queue: {queues}"
-        before, release = mart_counts(cluster), assert_release(cluster)
-
-        # Re-running a past monthly cycle (a backfill) rebuilds the same marts and no new release.
-        cluster.airflow("backfill", "create", "--dag-id", "build_marts", "--from-date", "2026-10-01",
-                        "--to-date", "2026-10-31")
-
-        def backfilled():
-            rows = cluster.runs("build_marts")
-            done = [r for r in rows if r[1] == "backfill" and r[2] in ("success", "failed")]
-            return done
-
-        [run] = cluster.wait(backfilled, "the backfill run of build_marts", timeout=360)
-        assert run[2] == "success", f"{run}\n{cluster.logs_tail()}"
-        states = {t["task_id"]: t["state"] for t in cluster.task_instances(dag_id="build_marts", run_id=run[0])}
-        # publish skips itself when nothing changed since the latest release (no new release).
-        assert states == {"dbt_build": "success", "validate": "success", "evaluate": "success",
-                          "publish": "skipped", "withheld_years": "success"}, states
-        assert mart_counts(cluster) == before
-        assert assert_release(cluster) == release, "an unchanged warehouse gives no new release"
-    finally:
-        cluster.stop()

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 import microdata as md
 
-pytestmark = pytest.mark.slow  # hundreds of random tables through the publication SQL
+pytestmark = pytest.mark.slow  # random tables through the publication SQL and the exact audit
+
+#: Random tables per property: a few in ``make test`` (each costs seconds on the 2-core CI
+#: machine), many more with ``WORKHEALTH_TESTS=thorough`` (the profile: tests/conftest.py).
+EXAMPLES = settings().max_examples
 
 # Shrinking a failing national-sized example takes minutes; the seed alone reproduces it.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
@@ -131,7 +135,7 @@ def _as_published(micro: pd.DataFrame) -> pd.DataFrame:
     return micro.assign(care_level=micro["care_level"].astype(str), age_group=micro["age_group"].fillna("UNKNOWN"))
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(course, min_size=1, max_size=90), st.integers(0, 2**32 - 1))
 def test_random_tables_are_safe(rows, seed):
@@ -141,12 +145,13 @@ def test_random_tables_are_safe(rows, seed):
     check_published(_as_published(micro), raw, published)
 
 
-@settings(max_examples=2, deadline=None, phases=NO_SHRINK, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(1, EXAMPLES // 8), deadline=None, phases=NO_SHRINK, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32 - 1))
 def test_larger_random_tables_are_safe(seed):
     """A hundred and more courses: many cells are published, so secondary suppression does the
-    work. (Two examples: with four category margins one takes about half a minute on a busy
-    2-core machine, most of it the exact audit's rounds.)"""
+    work. (One example in ``make test``, an eighth of the profile's count: with four category
+    margins one takes about half a minute on a busy 2-core machine, most of it the exact audit's
+    rounds.)"""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(100, 160))
     rows = [{"year": int(rng.choice([2017, 2018])), "trust": str(rng.choice(sorted(md.TRUSTS), p=[.3, .25, .2, .15, .1])),

@@ -150,8 +150,11 @@ def _rejection_note(delivery: str, reason: str, now: datetime, replay: bool = Fa
 
 
 def ingest_delivery(folder: Path, settings: Settings | None = None,
-                    scanned: tuple[int, int] | None = None) -> IngestResult:
+                    scanned: tuple[int, int] | None = None, conn=None) -> IngestResult:
     """Check and load one delivery folder; see the module docstring.
+
+    ``conn``: an open read-write warehouse connection to use (and leave open), as
+    ``ingest_inbox`` passes; without it the warehouse is opened for this delivery and closed.
 
     The delivery is claimed first (``inbox.claim``). When another process has it, or it is gone
     (handled meanwhile), or it is no longer the entry scanned (``scanned``: its (st_dev, st_ino)
@@ -181,12 +184,16 @@ def ingest_delivery(folder: Path, settings: Settings | None = None,
             return IngestResult(name, register, period, version, "rejected",
                                 f"manifest_missing: delivery {name}: no manifest.json yet (still arriving); "
                                 "left in the inbox")
-        conn = warehouse.connect(s)
+        own = conn is None
+        if own:
+            conn = warehouse.connect(s)
         try:
-            warehouse.ensure_schemas(conn)
+            if own:
+                warehouse.ensure_schemas(conn)
             result, target, note, now = _process(conn, folder, name, st, s, parsed)
         finally:
-            conn.close()
+            if own:
+                conn.close()
         _move(folder, target, note, now, restricted=result.privacy_breach)
         return result
 
@@ -402,22 +409,36 @@ def ingest_inbox(settings: Settings | None = None) -> list[IngestResult]:
     """Ingest every ready delivery of the inbox in (register, period, version) order; folders whose
     name is not a delivery name (but that have a manifest) are rejected too.
 
+    One warehouse connection for the whole inbox (opened at the first delivery that needs it):
+    opening the file and checkpointing it on close cost more than loading a small delivery.
+    Each delivery is still its own transaction, committed before its folder is moved.
+
     Deliveries another process has claimed or handled meanwhile are left out of the result; so
     are the later versions of a register and period whose earlier one another process holds, so
     versions are still loaded in order. ``WarehouseBusy`` propagates (the rest stays in the inbox).
     """
     s = settings or load()
     results, held = [], set()
-    for f in scan_inbox(s.inbox):
-        if f.state not in ("ready", "invalid_name"):
-            continue
-        key = (f.register, f.period) if f.register else None
-        if key is not None and key in held:
-            continue
-        r = ingest_delivery(f.path, s, scanned=f.ident)
-        if r.status == "skipped":
-            if key is not None and os.path.lexists(f.path):  # still there: another process holds it
-                held.add(key)
-            continue
-        results.append(r)
+    conn = None
+    try:
+        for f in scan_inbox(s.inbox):
+            if f.state not in ("ready", "invalid_name"):
+                continue
+            key = (f.register, f.period) if f.register else None
+            if key is not None and key in held:
+                continue
+            if conn is None:
+                conn = warehouse.connect(s)
+                warehouse.ensure_schemas(conn)
+                # checkpoint on close, not at every commit that grows the WAL past 16 MB
+                conn.execute("SET checkpoint_threshold = '1GB'")
+            r = ingest_delivery(f.path, s, scanned=f.ident, conn=conn)
+            if r.status == "skipped":
+                if key is not None and os.path.lexists(f.path):  # still there: another process holds it
+                    held.add(key)
+                continue
+            results.append(r)
+    finally:
+        if conn is not None:
+            conn.close()
     return results

@@ -89,35 +89,53 @@ def up(s: Settings, port: int = 8080, timeout: float = 240.0, echo=print) -> int
             down(s, echo=echo)
             return 1
         time.sleep(2)
-    problems = wait_for_dags(s, env, deadline)
+    # The api-server answers now: the DAG checks go through its REST API (an `airflow` CLI call
+    # costs seconds of imports each on a small machine).
+    problems = wait_for_dags(s, port, deadline)
     if problems:
         echo(problems)
         down(s, echo=echo)
         return 1
-    for dag_id in PIPELINE_DAGS:  # in case someone paused them in an earlier session
-        subprocess.run([airflow_bin(), "dags", "unpause", dag_id], env=env, capture_output=True, check=True)
     echo(login_help(s, port))
     return 0
 
 
-def wait_for_dags(s: Settings, env: dict, deadline: float) -> str | None:
-    """Wait until the dag-processor has loaded every pipeline DAG; the import errors if any."""
+def _api(port: int, path: str, token: str | None = None, body: dict | None = None, method: str | None = None):
+    """JSON of a call to the local api-server (``/auth/token`` or ``/api/v2/...``)."""
+    import urllib.request
+
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(f"http://localhost:{port}{path}", headers=headers, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _admin_token(s: Settings, port: int) -> str:
+    """A token for the admin user, whose password standalone generated (simple auth manager)."""
+    passwords = json.loads((s.airflow_home / "simple_auth_manager_passwords.json.generated").read_text())
+    return _api(port, "/auth/token", body={"username": "admin", "password": passwords["admin"]})["access_token"]
+
+
+def wait_for_dags(s: Settings, port: int, deadline: float) -> str | None:
+    """Wait until the dag-processor has loaded every pipeline DAG, then unpause them (in case
+    someone paused them in an earlier session); the import errors or the reason if not."""
     import time
 
+    token = _admin_token(s, port)
     while True:
-        errors = subprocess.run([airflow_bin(), "dags", "list-import-errors", "-o", "json"], env=env,
-                                capture_output=True, text=True).stdout
-        line = next((ln for ln in errors.splitlines() if ln.startswith("[")), "[]")
-        if json.loads(line):
-            return f"DAG import errors:\n{line}"
-        listed = subprocess.run([airflow_bin(), "dags", "list", "-o", "json"], env=env,
-                                capture_output=True, text=True).stdout
-        line = next((ln for ln in listed.splitlines() if ln.startswith("[")), "[]")
-        if set(PIPELINE_DAGS) <= {d["dag_id"] for d in json.loads(line)}:
-            return None
+        errors = _api(port, "/api/v2/importErrors", token)["import_errors"]
+        if errors:
+            return "DAG import errors:\n" + "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors)
+        loaded = {d["dag_id"] for d in _api(port, "/api/v2/dags?limit=100", token)["dags"]}
+        if set(PIPELINE_DAGS) <= loaded:
+            break
         if time.monotonic() > deadline:
-            return f"DAGs {PIPELINE_DAGS} not loaded in time; loaded: {line}"
-        time.sleep(3)
+            return f"DAGs {PIPELINE_DAGS} not loaded in time; loaded: {sorted(loaded)}"
+        time.sleep(2)
+    for dag_id in PIPELINE_DAGS:
+        _api(port, f"/api/v2/dags/{dag_id}", token, body={"is_paused": False}, method="PATCH")
+    return None
 
 
 def login_help(s: Settings, port: int) -> str:
