@@ -125,6 +125,9 @@ class Cluster:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+            # the DAG files do not change during a test: parsed once, not every 30 s (each parse
+            # imports the plugins, CPU the other test worker needs)
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS[0]}:{REDIS[1]}/0",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{db_url(self.database, 'postgresql')}",

@@ -35,10 +35,14 @@ def call(url: str, body: dict | None = None, token: str | None = None) -> tuple[
 
 @pytest.fixture
 def up(tmp_path, migrated_airflow_sqlite):
-    # A migrated metadata database, as after an earlier `make up` (`up` migrates it again: a
-    # check; a first migration is the same `airflow db migrate` that made this one).
+    # A migrated metadata database, as after an earlier `make up` (standalone migrates it again:
+    # a check; a first migration is the same code), without the warehouse pool: `up` makes it.
+    import sqlite3
+
     (tmp_path / "data" / "airflow").mkdir(parents=True)
     shutil.copyfile(migrated_airflow_sqlite, tmp_path / "data" / "airflow" / "airflow.db")
+    with sqlite3.connect(tmp_path / "data" / "airflow" / "airflow.db") as db:
+        db.execute("DELETE FROM slot_pool WHERE pool = 'duckdb_warehouse'")
     env = base_env(tmp_path / "data" / "airflow", "unused")
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")  # the embedded default: SQLite under AIRFLOW_HOME
     env.pop("AIRFLOW__CORE__DAGS_FOLDER")
@@ -76,6 +80,8 @@ def test_up_login_and_down(up, tmp_path):
     status, dags = call(f"{base}/api/v2/dags", token=token["access_token"])
     assert status == 200
     assert {d["dag_id"]: d["is_paused"] for d in dags["dags"]} == {"ingest_deliveries": False, "build_marts": False}
+    status, pool = call(f"{base}/api/v2/pools/duckdb_warehouse", token=token["access_token"])
+    assert status == 200 and pool["slots"] == 1, pool
 
     again = subprocess.run([WORKHEALTH, "up", "--port", str(port)], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "already running" in again.stdout

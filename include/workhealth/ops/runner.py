@@ -17,6 +17,9 @@ from pathlib import Path
 
 from workhealth.core.settings import WAREHOUSE_POOL, Settings, airflow_environ
 
+#: The warehouse pool's description (one slot: DuckDB allows one writer).
+POOL_DESCRIPTION = "DuckDB allows one writer: every task that opens the warehouse"
+
 #: The DAGs of one monthly cycle, in dependency order.
 PIPELINE_DAGS = ("ingest_deliveries", "build_marts")
 
@@ -38,8 +41,7 @@ def airflow(args: list[str], s: Settings, check: bool = True, capture: bool = Fa
 def init(s: Settings) -> None:
     """Migrate the metadata database and create the one-slot warehouse pool (both idempotent)."""
     airflow(["db", "migrate"], s, capture=True)
-    airflow(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writer: every task that opens the warehouse"],
-            s, capture=True)
+    airflow(["pools", "set", WAREHOUSE_POOL, "1", POOL_DESCRIPTION], s, capture=True)
 
 
 def last_run_state(dag_id: str, s: Settings) -> str:

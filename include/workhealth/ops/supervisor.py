@@ -12,8 +12,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from workhealth.core.settings import Settings, airflow_environ
-from workhealth.ops.runner import PIPELINE_DAGS, airflow_bin, init
+from workhealth.core.settings import WAREHOUSE_POOL, Settings, airflow_environ
+from workhealth.ops.runner import PIPELINE_DAGS, POOL_DESCRIPTION, airflow_bin
 
 #: How often the inbox is polled under ``make up`` (cron); the default deployment polls every 15 min.
 UP_INBOX_POLL = "* * * * *"
@@ -69,7 +69,8 @@ def up(s: Settings, port: int = 8080, timeout: float = 240.0, echo=print) -> int
     if (pid := running_pid(s)) is not None:
         echo(f"Airflow is already running (pid {pid}); `make down` stops it.")
         return 0
-    init(s)
+    # No `airflow db migrate` first: standalone creates or migrates the metadata database itself;
+    # the pool is made through the REST API once it answers (each CLI call costs seconds).
     env = _up_environ(s, port)
     log_path = s.airflow_home / "logs" / "standalone.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,12 +118,27 @@ def _admin_token(s: Settings, port: int) -> str:
     return _api(port, "/auth/token", body={"username": "admin", "password": passwords["admin"]})["access_token"]
 
 
+def _ensure_pool(port: int, token: str) -> None:
+    """The one-slot warehouse pool (created, or set back to one slot)."""
+    import urllib.error
+
+    try:
+        _api(port, f"/api/v2/pools/{WAREHOUSE_POOL}", token, method="PATCH",
+             body={"name": WAREHOUSE_POOL, "slots": 1, "description": POOL_DESCRIPTION})
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise
+        _api(port, "/api/v2/pools", token, body={"name": WAREHOUSE_POOL, "slots": 1, "description": POOL_DESCRIPTION})
+
+
 def wait_for_dags(s: Settings, port: int, deadline: float) -> str | None:
-    """Wait until the dag-processor has loaded every pipeline DAG, then unpause them (in case
-    someone paused them in an earlier session); the import errors or the reason if not."""
+    """Make the warehouse pool, wait until the dag-processor has loaded every pipeline DAG, then
+    unpause them (in case someone paused them in an earlier session); the import errors or the
+    reason if not."""
     import time
 
     token = _admin_token(s, port)
+    _ensure_pool(port, token)
     while True:
         errors = _api(port, "/api/v2/importErrors", token)["import_errors"]
         if errors:
