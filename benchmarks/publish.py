@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {phase:14} {seconds:8.1f} s  {100 * seconds / total:4.0f}%")
         print(f"  nothing changed   {unchanged:8.1f} s  (created={again.created})")
         for name, t in meta["tables"].items():
-            hidden = sum(v["primary"] + v["secondary"] for v in t["suppressed"].values())
+            # every flag but the two that are not suppressions (the effects table has flags of its own)
+            hidden = sum(n for v in t["suppressed"].values() for flag, n in v.items()
+                         if flag not in ("no_units", "withheld"))
             cells = t["rows"] * len(t["suppressed"])
             print(f"  {name:13} {t['rows']:8,} rows; {hidden:,} of {cells:,} cells suppressed "
                   f"({100 * hidden / max(cells, 1):.0f}%)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from shared_fixtures import THOROUGH, CliRun, build_once, cli_run
+from shared_fixtures import THOROUGH, CliRun, build_once, cli_run, settings_for
 
 REPO = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="workhealth-tests-"))
@@ -115,7 +115,7 @@ def _cycle(tmp_path_factory, name: str, defects: tuple[str, ...] = (), *args: st
     """``workhealth run [args]`` on a generated quality-cycle inbox (with ``defects``), once per test run."""
     def build(root: Path):
         cycles = _quality_cycles()
-        s = cycles.cycle_settings(root)
+        s = settings_for(root)
         cycles._generate(s, defects)
         run = cli_run(s, *args)
         return run.settings, run.exit_code, run.output, run.report, run.delivered

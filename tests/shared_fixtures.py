@@ -93,6 +93,19 @@ def cli_run(s, *args: str) -> CliRun:
     return CliRun(s, result.exit_code, output, reports[0] if reports else None, delivered)
 
 
+def settings_for(root: Path, warehouse: Path | None = None):
+    """Settings whose every path is under ``root`` (the warehouse may be a shared one, read-only),
+    with a test-sized DuckDB (2 GB, 2 threads)."""
+    import dataclasses
+
+    from workhealth.core import settings
+
+    return dataclasses.replace(
+        settings.load(), data_dir=root, inbox=root / "inbox", warehouse=warehouse or root / "warehouse" / "wh.duckdb",
+        out=root / "out", archive=root / "archive", rejected=root / "rejected", restricted=root / "restricted",
+        duckdb_memory_limit="2GB", duckdb_threads=2)
+
+
 def settings_under(s, root: Path):
     """``s`` with every data folder moved from the run's folder to ``root`` (same layout)."""
     import dataclasses

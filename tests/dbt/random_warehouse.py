@@ -133,7 +133,7 @@ def create(path: Path, seed: int = 1) -> Path:
             latest = max(latest, end)
             n_cert += 1
             values = (f"C{n_cert:05d}", pid, start, end, rnd.choice([20, 50, 100]), rnd.choice(["ICPC2", "ICD10"]),
-                      rnd.choice(["L03", "P76", "M545", None]))
+                      rnd.choice(["L03", "P76", "M545", "F32", None]))
             deliver("nav_sickleave", _period(start), values,
                     variant=values[:3] + (end + timedelta(days=9),) + values[4:] if rnd.random() < 0.5 else None)
             if rnd.random() < 0.05 and _month(start) > FIRST:  # start moved: the older state stays in

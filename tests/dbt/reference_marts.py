@@ -157,7 +157,18 @@ def _chain(items: list[dict], gap: int) -> list[list[dict]]:
     return groups
 
 
+def _case_group(system: str | None, code: str | None, categories: set, icpc2: set) -> str:
+    """A certificate's diagnosis group, judged in its own system."""
+    if system == "ICPC2" and code in icpc2:
+        return {"L": "MSK", "P": "MENTAL"}.get(code[0], "OTHER")
+    if system == "ICD10" and code and re.fullmatch(r"[A-Z][0-9]{2}[0-9A-Z]{0,2}", code) and code[:3] in categories:
+        return {"M": "MSK", "F": "MENTAL"}.get(code[0], "OTHER")
+    return "UNKNOWN"
+
+
 def sick_leave_cases(data: dict, last: date) -> list[dict]:
+    categories = {r["category"] for r in _seed("icd10_categories")}
+    icpc2 = {r["code"] for r in _seed("icpc2_codes")}
     per_person = defaultdict(list)
     for c in data["certificates"]:
         if c["start_date"] <= month_end(last):
@@ -171,6 +182,7 @@ def sick_leave_cases(data: dict, last: date) -> list[dict]:
                 "case_start": min(c["start_date"] for c in g), "case_end": max(c["end_date"] for c in g),
                 "n_certificates": len(g), "diagnosis_system": g[0]["diagnosis_system"],
                 "diagnosis_code": g[0]["diagnosis_code"],
+                "diagnosis_group": _case_group(g[0]["diagnosis_system"], g[0]["diagnosis_code"], categories, icpc2),
             })
     return cases
 

@@ -14,17 +14,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from shared_fixtures import settings_for
 
 START, END, SCALE, SEED = "2016-01", "2019-12", 0.05, 20240101
-
-
-def settings_for(root: Path):
-    from workhealth.core import settings
-
-    return dataclasses.replace(
-        settings.load(), data_dir=root, inbox=root / "inbox", warehouse=root / "warehouse" / "wh.duckdb",
-        out=root / "out", archive=root / "archive", rejected=root / "rejected", restricted=root / "restricted",
-        duckdb_memory_limit="2GB", duckdb_threads=2)
 
 
 @pytest.fixture(scope="session")

@@ -163,3 +163,33 @@ def test_propensity_orders_by_the_covariate():
     logit = methods.propensity_logit(x, treated)
     assert np.corrcoef(logit, x[:, 0])[0, 1] > 0.99
     assert np.array_equal(logit, methods.propensity_logit(x, treated))
+
+
+def test_pool_sample_keeps_every_treated_row_and_weighs_the_sampled_pool():
+    treated = np.zeros(1000, bool)
+    treated[::100] = True  # 10 treated
+    pool = ~treated
+    pool[5] = False  # neither: never fitted
+    rows, weights = methods.pool_sample(treated, pool, max_pool=2000, seed=1)
+    assert rows.tolist() == np.flatnonzero(treated | pool).tolist() and (weights == 1).all()
+    rows, weights = methods.pool_sample(treated, pool, max_pool=100, seed=1)
+    assert treated[rows].sum() == 10 and (~treated[rows]).sum() == 100 and not (rows == 5).any()
+    assert (np.diff(rows) > 0).all()
+    assert weights[treated[rows]].tolist() == [1.0] * 10
+    assert np.allclose(weights[~treated[rows]], 989 / 100)  # the sample stands for the 989 pool rows
+    again, _ = methods.pool_sample(treated, pool, max_pool=100, seed=1)
+    assert np.array_equal(rows, again)
+
+
+def test_a_fit_on_a_weighted_pool_sample_ranks_like_the_full_fit():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200_000, 3))
+    treated = rng.random(len(x)) < 1 / (1 + np.exp(-(0.8 * x[:, 0] - 0.5 * x[:, 1] - 5)))
+    full = methods.propensity_fit(x, treated)
+    rows, weights = methods.pool_sample(treated, ~treated, max_pool=20_000, seed=3)
+    sampled = methods.propensity_fit(x[rows], treated[rows], weights)
+    # the same slopes up to sampling error, so the same ordering of the scores
+    assert np.corrcoef(full.logit(x), sampled.logit(x))[0, 1] > 0.995
+    # the weights restore the level too (without them the intercept is off by log(n_pool / 20,000))
+    assert abs(full.logit(x).mean() - sampled.logit(x).mean()) < 0.2
+    assert np.array_equal(full.logit(x), methods.propensity_logit(x, treated))

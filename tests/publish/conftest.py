@@ -7,23 +7,13 @@ tests that change the warehouse (a correction) copy it first.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
+from shared_fixtures import settings_for
 
 START, END, SCALE, SEED = "2017-01", "2018-06", 0.003, 5
-
-
-def settings_for(root: Path, warehouse: Path | None = None):
-    """Settings whose every path is under ``root`` (the warehouse may be shared, read-only)."""
-    from workhealth.core import settings
-
-    return dataclasses.replace(
-        settings.load(), data_dir=root, inbox=root / "inbox", warehouse=warehouse or root / "warehouse" / "wh.duckdb",
-        out=root / "out", archive=root / "archive", rejected=root / "rejected", restricted=root / "restricted",
-        duckdb_memory_limit="2GB", duckdb_threads=2)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from conftest import settings_for
+from shared_fixtures import settings_for
 
 pytestmark = pytest.mark.slow
 

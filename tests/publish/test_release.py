@@ -16,7 +16,8 @@ import pytest
 
 from workhealth.core.definitions import DEFINITIONS_VERSION
 
-from conftest import END, SCALE, SEED, START, settings_for
+from conftest import END, SCALE, SEED, START
+from shared_fixtures import settings_for
 
 pytestmark = pytest.mark.slow  # the built warehouse (publish/conftest.py)
 

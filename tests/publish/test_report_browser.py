@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import settings_for
+from shared_fixtures import settings_for
 from test_evaluation_report import check_the_page_of_a_real_release
 
 ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"  # gitignored

@@ -16,19 +16,9 @@ warehouse (``warehouse_copy``), rebuild the quality frames there (the dbt models
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
 
 START, END, SCALE, SEED = "2017-12", "2018-03", 0.002, 11
 FIRST, MIDDLE = "2017-12", "2018-02"
-
-
-def cycle_settings(root: Path):
-    from workhealth.core import settings
-
-    return dataclasses.replace(
-        settings.load(), inbox=root / "inbox", warehouse=root / "warehouse" / "wh.duckdb", out=root / "out",
-        archive=root / "archive", rejected=root / "rejected", restricted=root / "restricted")
 
 
 def _generate(s, defects=()):

@@ -22,6 +22,42 @@ def propensity_logit(x: np.ndarray, treated: np.ndarray) -> np.ndarray:
     ``x`` (scikit-learn, Newton-Cholesky: few covariates, many rows). The columns are
     standardised first (constant columns dropped) and the L2 penalty is negligible (C = 1e4):
     it keeps the fit finite when a covariate separates the groups. Deterministic."""
+    return propensity_fit(x, treated).logit(x)
+
+
+@dataclass(frozen=True)
+class Propensity:
+    """A fitted propensity model: its standardisation (the columns kept, their means and SDs
+    on the fitting rows) and the logistic regression (None: no column varies, the logit is
+    ``constant``)."""
+
+    keep: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    model: object
+    constant: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        """The logit of P(treated | x) for the rows of ``x`` (the fit's columns)."""
+        if self.model is None:
+            return np.full(len(x), self.constant)
+        x = np.asarray(x, dtype=float)
+        return self.model.decision_function((x[:, self.keep] - self.mean) / self.sd)
+
+    def linear(self) -> tuple[np.ndarray, float]:
+        """(w, c) with logit = x @ w + c on the columns as given (not standardised): the same
+        score without building standardised copies of x (to rounding)."""
+        w = np.zeros(len(self.keep))
+        if self.model is None:
+            return w, self.constant
+        coef = self.model.coef_.ravel() / self.sd
+        w[self.keep] = coef
+        return w, float(self.model.intercept_[0] - self.mean @ coef)
+
+
+def propensity_fit(x: np.ndarray, treated: np.ndarray, sample_weight: np.ndarray | None = None) -> Propensity:
+    """The model of :func:`propensity_logit`, fitted on the rows of ``x`` with ``sample_weight``
+    (default 1: a row weighted w counts as w rows, for a sampled comparison pool)."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.asarray(x, dtype=float)
@@ -32,12 +68,32 @@ def propensity_logit(x: np.ndarray, treated: np.ndarray) -> np.ndarray:
         raise ValueError("a covariate is not finite")
     sd = x.std(axis=0)
     keep = sd > 0
-    z = (x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]
-    if z.shape[1] == 0:
-        return np.full(len(y), np.log(y.mean() / (1 - y.mean())))
+    mean = x[:, keep].mean(axis=0)
+    if not keep.any():
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        share = float(w[y].sum() / w.sum())
+        return Propensity(keep, mean, sd[keep], None, float(np.log(share / (1 - share))))
+    z = (x[:, keep] - mean) / sd[keep]
     model = LogisticRegression(C=1e4, solver="newton-cholesky", max_iter=100, tol=1e-6)
-    model.fit(z, y)
-    return model.decision_function(z)
+    model.fit(z, y, sample_weight=sample_weight)
+    return Propensity(keep, mean, sd[keep], model, float("nan"))
+
+
+def pool_sample(treated: np.ndarray, pool: np.ndarray, max_pool: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a propensity model is fitted on, and their weights: every treated row and every
+    pool row (weight 1) while the pool has at most ``max_pool`` rows; above, every treated row
+    and a simple random sample of ``max_pool`` pool rows (seeded), weighted n_pool / max_pool so
+    the sample stands for the whole pool (case-control sampling: the slopes, and so the ranking
+    of the scores within a stratum, are those of the full fit up to sampling error). Rows in
+    increasing order."""
+    t_rows, p_rows = np.flatnonzero(treated), np.flatnonzero(pool & ~treated)
+    if len(p_rows) <= max_pool:
+        rows = np.flatnonzero(treated | pool)
+        return rows, np.ones(len(rows))
+    chosen = np.sort(np.random.default_rng(seed).choice(p_rows, size=max_pool, replace=False))
+    rows = np.union1d(t_rows, chosen)
+    weights = np.where(treated[rows], 1.0, len(p_rows) / max_pool)
+    return rows, weights
 
 
 # --- matching ------------------------------------------------------------------------------

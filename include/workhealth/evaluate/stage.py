@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from workhealth.core import warehouse
 from workhealth.core.definitions import dbt_vars
@@ -28,6 +27,7 @@ REPLICATES: int = int(_V["evaluation_bootstrap_replicates"])
 SEED: int = int(_V["evaluation_seed"])
 MAX_ABS_SMD: float = float(_V["evaluation_max_abs_smd"])
 MIN_TREATED_PRECISE: int = int(_V["evaluation_min_treated_precise"])
+PROPENSITY_MAX_POOL: int = int(_V["evaluation_propensity_max_pool"])
 
 #: intervention -> (family, value of the candidates' intervention column, care level or None)
 INTERVENTIONS: dict[str, tuple[str, str, int | None]] = {
@@ -48,6 +48,9 @@ COVARIATES = ("age", "months_work_12m", "months_syk_12m", "months_aap_12m", "mon
 SUBGROUP_DIMS = ("diagnosis_group", "age_group", "sex", "duration_band", "state_prev", "era", "rhf")
 OUTCOMES = ("rtw", "hrb")
 _BINARY = tuple(f"{o}_{k}" for o in OUTCOMES for k in FOLLOW_UP_MONTHS)
+#: The candidates' columns the stage reads (the cohort's, and the intervention).
+_READ = ("index_month", "person_id", *EXACT, "era", "care_level", "intervention", *COVARIATES, *_BINARY,
+         "event_type", "event_month")
 _EVENT_CODES = {"censored": methods.CENSORED, "sustained_rtw": methods.SUSTAINED,
                 "dead": methods.COMPETING, "ufor": methods.COMPETING}
 
@@ -111,7 +114,7 @@ def evaluate(s: Settings, withheld_years=()) -> EvaluationResult:
             names = [n for n, (f, _, _) in INTERVENTIONS.items() if f == family_name]
             try:
                 frame = con.execute(
-                    "select * from intermediate.int_evaluation_candidates where family = ? "
+                    f"select {', '.join(_READ)} from intermediate.int_evaluation_candidates where family = ? "
                     "and year(index_month) not in (select unnest(?::integer[])) "
                     "order by index_month, person_id", [family_name, sorted(int(y) for y in withheld_years)]).df()
                 family = Family(frame)
@@ -137,19 +140,22 @@ def covariate_matrix(rows: pd.DataFrame) -> np.ndarray:
     return np.column_stack([rows[c].astype("float64").fillna(0.0).to_numpy() for c in COVARIATES])
 
 
-def propensity_design(rows: pd.DataFrame, x: np.ndarray) -> np.ndarray:
-    """The propensity model's columns: the covariates and log(1 + earnings), then all of them
-    again times AAP in m-1 (with its intercept) and times employed in m-1. Who is referred from sick leave and who from AAP are chosen by different routes
-    (a course ended recently matters for a measure from sick leave, little on AAP); one shared
-    slope per covariate leaves the score wrong within the exact strata, and matching on it then
-    leaves the covariate unbalanced (|SMD| 0.13 on course_ended_24m for IPS without this).
-    Earnings are skewed and mean something else without a job: without the log and the
-    employment terms NAV_MEASURE kept |SMD| 0.11 on earnings after matching."""
-    aap = (rows["state_prev"] == "AAP").to_numpy(float)[:, None]
+def propensity_design(x: np.ndarray, aap: np.ndarray) -> np.ndarray:
+    """The propensity model's columns for rows with covariates ``x`` and ``aap`` (1.0 when the
+    state in m-1 is AAP): the covariates and log(1 + earnings), then all of them again times
+    AAP in m-1 (with its intercept) and times employed in m-1. Who is referred from sick leave
+    and who from AAP are chosen by different routes (a course ended recently matters for a
+    measure from sick leave, little on AAP); one shared slope per covariate leaves the score
+    wrong within the exact strata, and matching on it then leaves the covariate unbalanced
+    (|SMD| 0.13 on course_ended_24m for IPS without this). Earnings are skewed and mean
+    something else without a job: without the log and the employment terms NAV_MEASURE kept
+    |SMD| 0.11 on earnings after matching."""
+    aap = np.asarray(aap, dtype=float)[:, None]
     earn = np.log1p(np.maximum(x[:, [COVARIATES.index("mean_earnings_12m")]], 0.0))
     base = np.hstack([x, earn])
     emp = x[:, [COVARIATES.index("employed_prev")]]
-    return np.hstack([base, aap, base * aap, base * emp])
+    with np.errstate(invalid="ignore"):  # inf * 0: methods.propensity_fit refuses what is not finite
+        return np.hstack([base, aap, base * aap, base * emp])
 
 
 class Family:
@@ -163,7 +169,7 @@ class Family:
         n = len(frame)
         self.pool = frame["intervention"].isna().to_numpy(bool)
         self.x = covariate_matrix(frame)
-        self.x_ps = propensity_design(frame, self.x)
+        self.aap = (frame["state_prev"] == "AAP").fillna(False).to_numpy(float)
         self.strata = frame.groupby(["index_month", *EXACT], dropna=False, sort=True).ngroup().to_numpy(np.int64)
         # the tie-break key of matching: the rank of person_id
         self.person_key = pd.factorize(frame["person_id"], sort=True)[0].astype(np.int64)
@@ -179,35 +185,74 @@ class Family:
             values = column.astype("string").fillna("UNKNOWN" if dim != "care_level" else "NONE")
             codes, uniques = pd.factorize(values, sort=True)
             self.codes[dim] = (codes.astype(np.int64), [str(u) for u in uniques])
-        self.pool_stats = {dim: self._pool_stats(*self.codes[dim]) for dim in self.codes if dim != "care_level"}
+        self.pool_stats = self._pool_stats([dim for dim in self.codes if dim != "care_level"])
 
-    def _pool_stats(self, codes: np.ndarray, values: list[str]) -> dict[str, np.ndarray]:
-        """Per subgroup value (first axis): pool size, covariate sums and sums of squares, the
-        outcomes' followed counts and sums, and the unweighted Aalen-Johansen curve."""
-        g = len(values)
-        c = codes[self.pool]
-        x, y = self.x[self.pool], self.y[self.pool]
-        known = ~np.isnan(y)
-        # one sparse product (subgroup indicator x rows) for every per-subgroup sum
-        indicator = sparse.csr_matrix((np.ones(len(c)), (c, np.arange(len(c)))), shape=(g, len(c)))
-        sums = indicator @ np.column_stack([np.ones(len(c)), x, x ** 2, known, np.nan_to_num(y)])
-        p, q = x.shape[1], y.shape[1]
-        em = self.event_month[self.pool]
-        code = self.event_code[self.pool]
+    def design(self, rows: np.ndarray) -> np.ndarray:
+        """The propensity model's columns (propensity_design) for ``rows``."""
+        return propensity_design(self.x[rows], self.aap[rows])
+
+    def logit(self, model: methods.Propensity) -> np.ndarray:
+        """``model``'s logit for every row, from the covariates: propensity_design's columns
+        times their coefficients, summed without building the design for the whole family."""
+        w, c = model.linear()
+        p = len(COVARIATES) + 1  # a block of the design: the covariates and log(1 + earnings)
+        earn = np.log1p(np.maximum(self.x[:, COVARIATES.index("mean_earnings_12m")], 0.0))
+        emp = self.x[:, COVARIATES.index("employed_prev")]
+
+        def block(v: np.ndarray) -> np.ndarray:
+            return self.x @ v[:-1] + earn * v[-1]
+
+        with np.errstate(invalid="ignore", over="ignore"):  # what is not finite is refused by the caller
+            return c + block(w[:p]) + self.aap * (w[p] + block(w[p + 1:2 * p + 1])) + emp * block(w[2 * p + 1:])
+
+    def _pool_stats(self, dims: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        """Per dimension and subgroup value (first axis): pool size, covariate sums and sums of
+        squares, the outcomes' followed counts and sums, and the unweighted Aalen-Johansen curve.
+
+        The pool is summed once into cells (one per combination of the dimensions' values:
+        thousands, not millions), and each dimension's subgroups from those cells."""
+        pool = self.pool
+        codes = {dim: self.codes[dim][0][pool] for dim in dims}
+        joint = np.zeros(int(pool.sum()), np.int64)
+        for dim in dims:
+            joint = joint * len(self.codes[dim][1]) + codes[dim]
+        _, first, cell = np.unique(joint, return_index=True, return_inverse=True)
+        n_cells = len(first)
+        x, y = self.x[pool], self.y[pool]
+
+        def columns():  # one pool-long column at a time: no matrix of them all over the pool
+            yield np.ones(len(cell))
+            yield from x.T
+            yield from (col ** 2 for col in x.T)
+            yield from (~np.isnan(col) for col in y.T)
+            yield from (np.nan_to_num(col) for col in y.T)
+
+        sums = np.column_stack([np.bincount(cell, weights=col, minlength=n_cells) for col in columns()])
+        em, code = self.event_month[pool], self.event_code[pool]
         followed = ~np.isnan(em)
         n_times = MAX_MONTH + 1
-        # events per subgroup, month and code; at risk at j: event or censoring month >= j
-        flat = (c[followed] * n_times + em[followed].astype(np.int64)) * 3 + code[followed]
-        hist = np.bincount(flat, minlength=g * n_times * 3).reshape(g, n_times, 3).astype(float)
-        at_risk = np.cumsum(hist.sum(axis=2)[:, ::-1], axis=1)[:, ::-1]
-        return {
-            "n": sums[:, 0],
-            "sum_x": sums[:, 1:1 + p],
-            "sum_x2": sums[:, 1 + p:1 + 2 * p],
-            "y_known": sums[:, 1 + 2 * p:1 + 2 * p + q],
-            "y_sum": sums[:, 1 + 2 * p + q:],
-            "cif": methods.aalen_johansen(at_risk, hist[:, :, methods.SUSTAINED], hist[:, :, methods.COMPETING]),
-        }
+        # events per cell, month and code
+        flat = (cell[followed] * n_times + em[followed].astype(np.int64)) * 3 + code[followed]
+        hist = np.bincount(flat, minlength=n_cells * n_times * 3).reshape(n_cells, n_times * 3).astype(float)
+        p, q = x.shape[1], y.shape[1]
+        stats = {}
+        for dim in dims:
+            g, of_cell = len(self.codes[dim][1]), codes[dim][first]
+            s, h = np.zeros((g, sums.shape[1])), np.zeros((g, n_times * 3))
+            np.add.at(s, of_cell, sums)
+            np.add.at(h, of_cell, hist)
+            h = h.reshape(g, n_times, 3)
+            # at risk at j: event or censoring month >= j
+            at_risk = np.cumsum(h.sum(axis=2)[:, ::-1], axis=1)[:, ::-1]
+            stats[dim] = {
+                "n": s[:, 0],
+                "sum_x": s[:, 1:1 + p],
+                "sum_x2": s[:, 1 + p:1 + 2 * p],
+                "y_known": s[:, 1 + 2 * p:1 + 2 * p + q],
+                "y_sum": s[:, 1 + 2 * p + q:],
+                "cif": methods.aalen_johansen(at_risk, h[:, :, methods.SUSTAINED], h[:, :, methods.COMPETING]),
+            }
+        return stats
 
 
 def evaluate_intervention(name: str, family: Family, value: str, care_level: int | None, out: _Output,
@@ -230,8 +275,17 @@ def evaluate_intervention(name: str, family: Family, value: str, care_level: int
 
         step = "propensity"
         fit_rows = np.flatnonzero(treated | family.pool)
+        sample, weight = methods.pool_sample(treated, family.pool, PROPENSITY_MAX_POOL,
+                                             SEED + zlib.crc32(name.encode()))
+        sampled = len(sample) < len(fit_rows)
+        model = methods.propensity_fit(family.design(sample), treated[sample], weight if sampled else None)
         logit = np.full(len(rows), np.nan)
-        logit[fit_rows] = methods.propensity_logit(family.x_ps[fit_rows], treated[fit_rows])
+        # Rounded (1e-9, far below any caliper): persons with the same covariates get the same
+        # score whatever the last bits of the arithmetic, so their ties go to the smaller person
+        # key as documented (unrounded, BLAS' blocking decided a third of the ties on a 2 % run).
+        logit[fit_rows] = np.round(family.logit(model)[fit_rows], 9)
+        if not np.isfinite(logit[fit_rows]).all():
+            raise ValueError("a covariate is not finite")
         caliper = CALIPER_SD * float(np.std(logit[fit_rows]))
 
         step = "matching"

@@ -112,25 +112,20 @@ course_persons as (
     select distinct courses.person_id from courses
 ),
 
--- the register rows each attribute counts, by the date that must fall in its window
+-- the register rows each attribute counts, by the date that must fall in its window (each
+-- register read once: a row counts for every attribute whose kind it is)
 events as (
     select
         spells.person_id,
-        'nav_measure_6m' as attribute,
+        measure_attributes.attribute,
         spells.start_date as event_date
     from spells
     inner join measure_types on spells.measure_type = measure_types.measure_type
+    cross join (values ('nav_measure_6m'), ('ips_12m')) as measure_attributes (attribute)
     semi join course_persons on spells.person_id = course_persons.person_id
-    where measure_types.work_oriented = 1
-    union all
-    select
-        spells.person_id,
-        'ips_12m' as attribute,
-        spells.start_date as event_date
-    from spells
-    inner join measure_types on spells.measure_type = measure_types.measure_type
-    semi join course_persons on spells.person_id = course_persons.person_id
-    where measure_types.ips = 1
+    where
+        (measure_attributes.attribute = 'nav_measure_6m' and measure_types.work_oriented = 1)
+        or (measure_attributes.attribute = 'ips_12m' and measure_types.ips = 1)
     union all
     select
         contacts.person_id,

@@ -46,14 +46,6 @@ sick_leave_cases as (
     select * from {{ ref('fct_sick_leave_cases') }}
 ),
 
-icd10_categories as (
-    select * from {{ ref('icd10_categories') }}
-),
-
-icpc2_codes as (
-    select * from {{ ref('icpc2_codes') }}
-),
-
 employments as (
     select * from {{ ref('stg_aareg_employment__employments') }}
 ),
@@ -140,41 +132,21 @@ person_month_attributes as (
     where year(spine.month) - persons.birth_year between {{ min_age }} and {{ max_age }}
 ),
 
--- the diagnosis group of a sick-leave case: its first certificate's code, judged in its own
--- system (as for KPR contacts)
-case_groups as (
-    select
-        sick_leave_cases.person_id,
-        sick_leave_cases.case_start,
-        sick_leave_cases.case_id,
-        {{ diagnosis_group(
-            'sick_leave_cases.diagnosis_code',
-            'icpc2_codes.code is not null or icd10_categories.category is not null',
-            'sick_leave_cases.diagnosis_system'
-        ) }} as diagnosis_group
-    from sick_leave_cases
-    left join icpc2_codes
-        on sick_leave_cases.diagnosis_system = 'ICPC2'
-        and sick_leave_cases.diagnosis_code = icpc2_codes.code
-    left join icd10_categories
-        on sick_leave_cases.diagnosis_system = 'ICD10'
-        and regexp_full_match(sick_leave_cases.diagnosis_code, '[A-Z][0-9]{2}[0-9A-Z]{0,2}')
-        and icd10_categories.category = left(sick_leave_cases.diagnosis_code, 3)
-),
-
 -- cases started before m: the latest one's group, and how many started in m-24 .. m-1
 sick_leave_history as (
     select
         attributes.person_id,
         attributes.index_month,
-        arg_max(case_groups.diagnosis_group, (case_groups.case_start, case_groups.case_id)) as diagnosis_group,
+        arg_max(
+            sick_leave_cases.diagnosis_group, (sick_leave_cases.case_start, sick_leave_cases.case_id)
+        ) as diagnosis_group,
         count(*) filter (
-            where case_groups.case_start >= attributes.index_month - interval 24 month
+            where sick_leave_cases.case_start >= attributes.index_month - interval 24 month
         ) as n_sick_leave_cases_24m
     from person_month_attributes as attributes
-    inner join case_groups
-        on attributes.person_id = case_groups.person_id
-        and attributes.index_month > case_groups.case_start
+    inner join sick_leave_cases
+        on attributes.person_id = sick_leave_cases.person_id
+        and attributes.index_month > sick_leave_cases.case_start
     group by attributes.person_id, attributes.index_month
 ),
 

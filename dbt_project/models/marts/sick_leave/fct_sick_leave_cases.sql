@@ -4,6 +4,14 @@ certificates as (
     select * from {{ ref('int_certificates_chained') }}
 ),
 
+icd10_categories as (
+    select * from {{ ref('icd10_categories') }}
+),
+
+icpc2_codes as (
+    select * from {{ ref('icpc2_codes') }}
+),
+
 cases as (
     select
         case_id,
@@ -15,11 +23,28 @@ cases as (
     group by case_id, person_id
 ),
 
--- the case's diagnosis is its first certificate's (earliest start_date, ties by certificate_id)
+-- the case's diagnosis is its first certificate's (earliest start_date, ties by certificate_id),
+-- its group judged in the code's own system (ICPC-2 from GPs, ICD-10 from hospitals), as for
+-- KPR contacts
 first_certificates as (
-    select case_id, diagnosis_system, diagnosis_code
+    select
+        certificates.case_id,
+        certificates.diagnosis_system,
+        certificates.diagnosis_code,
+        {{ diagnosis_group(
+            'certificates.diagnosis_code',
+            'icpc2_codes.code is not null or icd10_categories.category is not null',
+            'certificates.diagnosis_system'
+        ) }} as diagnosis_group
     from certificates
-    where is_first_certificate
+    left join icpc2_codes
+        on certificates.diagnosis_system = 'ICPC2'
+        and certificates.diagnosis_code = icpc2_codes.code
+    left join icd10_categories
+        on certificates.diagnosis_system = 'ICD10'
+        and regexp_full_match(certificates.diagnosis_code, '[A-Z][0-9]{2}[0-9A-Z]{0,2}')
+        and icd10_categories.category = left(certificates.diagnosis_code, 3)
+    where certificates.is_first_certificate
 ),
 
 final as (
@@ -31,6 +56,7 @@ final as (
         cast(cases.n_certificates as integer) as n_certificates,
         first_certificates.diagnosis_system,
         first_certificates.diagnosis_code,
+        first_certificates.diagnosis_group,
         cast(cases.case_end - cases.case_start + 1 as integer) as case_days
     from cases
     inner join first_certificates on cases.case_id = first_certificates.case_id
