@@ -268,3 +268,22 @@ def test_unchanged_inputs_make_no_release_and_a_correction_makes_a_new_one(own_w
     assert meta["previous_release"] == first.release_id
     used = {(d["register"], d["period"]): d["version"] for d in meta["deliveries"]}
     assert used[("npr_episodes", v2["period"])] == 2
+
+
+def test_the_years_suppressed_in_parallel_processes_equal_all_at_once(built_warehouse):
+    """suppress_release splits the tables by year into worker processes (large releases): the
+    published tables are exactly those of one pass over every year."""
+    from workhealth.publish import disclosure, indicators
+
+    con = duckdb.connect(str(built_warehouse / "warehouse" / "wh.duckdb"), read_only=True)
+    try:
+        raw, geo = indicators.compute(con), indicators.geo_parents(con)
+    finally:
+        con.close()
+    assert raw["courses"]["year"].nunique() >= 2
+    specs = {t.name: t for t in indicators.TABLES}
+    apart = disclosure.suppress_release(raw, specs, geo, workers=2)
+    together = disclosure.suppress_release(raw, specs, geo, workers=1)
+    assert apart.keys() == together.keys()
+    for name in together:
+        pd.testing.assert_frame_equal(apart[name], together[name])

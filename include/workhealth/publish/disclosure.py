@@ -529,9 +529,11 @@ def suppress_release(tables: dict[str, pd.DataFrame], specs: dict[str, TableSpec
     if workers is None:
         big = sum(len(df) for df in tables.values()) >= PARALLEL_MIN_ROWS
         workers = min(len(years), os.cpu_count() or 1) if big else 1
-    if workers <= 1 or len(years) < 2:
-        return _suppress_in_process(tables, specs, geo_parent)
     import multiprocessing
+
+    # a daemonic process (a worker of some pool) may not start processes of its own
+    if workers <= 1 or len(years) < 2 or multiprocessing.current_process().daemon:
+        return _suppress_in_process(tables, specs, geo_parent)
     from concurrent.futures import ProcessPoolExecutor
 
     parts = [{name: df[df["year"] == year] for name, df in tables.items()} for year in years]

@@ -34,13 +34,7 @@ classified as (
         kpr_services.service is not null as is_service_listed,
         contacts.delivery_period
     from contacts
-    left join icpc2_codes
-        on contacts.diagnosis_system = 'ICPC2'
-        and contacts.diagnosis_code = icpc2_codes.code
-    left join icd10_categories
-        on contacts.diagnosis_system = 'ICD10'
-        and regexp_full_match(contacts.diagnosis_code, '[A-Z][0-9]{2}[0-9A-Z]{0,2}')
-        and icd10_categories.category = left(contacts.diagnosis_code, 3)
+    {{ diagnosis_code_lookups('contacts') }}
     left join kpr_services on contacts.service = kpr_services.service
 )
 

@@ -37,13 +37,7 @@ first_certificates as (
             'certificates.diagnosis_system'
         ) }} as diagnosis_group
     from certificates
-    left join icpc2_codes
-        on certificates.diagnosis_system = 'ICPC2'
-        and certificates.diagnosis_code = icpc2_codes.code
-    left join icd10_categories
-        on certificates.diagnosis_system = 'ICD10'
-        and regexp_full_match(certificates.diagnosis_code, '[A-Z][0-9]{2}[0-9A-Z]{0,2}')
-        and icd10_categories.category = left(certificates.diagnosis_code, 3)
+    {{ diagnosis_code_lookups('certificates') }}
     where certificates.is_first_certificate
 ),
 
