@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ingest_helpers import csv_text, deliver, query, raw_delivery, rows, snapshot
-from workhealth.ingest.load import ingest_delivery
+from workhealth.ingest.load import ingest_delivery, ingest_inbox
 
 
 @pytest.fixture
@@ -139,6 +139,18 @@ def test_malformed_rows_quarantined_with_row_numbers(s):
     assert [x[:3] for x in q] == [(2, "malformed_row", None), (3, "invalid_type", "start_date"), (4, "malformed_row", None)]
     assert q[0][3] == "A2;0000000000000002;2024-03-01" and q[2][3] == "A4;0000000000000004;2024-03-01;;extra"
     assert query(s, "SELECT decision_id, _row FROM raw.nav_aap ORDER BY _row") == [("A1", 1), ("A5", 5)]
+
+
+def test_malformed_lines_stay_with_their_delivery_in_one_inbox_run(s):
+    """ingest_inbox reads every delivery on one connection: the malformed lines DuckDB recorded
+    for one delivery are not counted again for the next (a clean one stays clean)."""
+    header = list(rows("nav_aap", 1)[0])
+    lines = ["A1;0000000000000001;2024-03-01;", "A2;0000000000000002;2024-03-01;;extra"]
+    raw_delivery(s.inbox, "nav_aap", "2024-03", 1, csv_text(header, lines), 2)
+    deliver(s.inbox, "nav_aap", "2024-04", n=3)
+    got = {r.delivery: (r.status, r.rows_loaded, r.rows_quarantined) for r in ingest_inbox(s)}
+    assert got == {"nav_aap_2024-03_v1": ("accepted", 1, 1), "nav_aap_2024-04_v1": ("accepted", 3, 0)}
+    assert query(s, "SELECT delivery, count(*) FROM audit.quarantine GROUP BY 1") == [("nav_aap_2024-03_v1", 1)]
 
 
 def test_coding_defects_are_loaded_not_quarantined(workhealth_env):

@@ -114,6 +114,10 @@ def _stage_csv(conn, path: Path, rel: str, i: int, register: Register) -> tuple[
     header = _read_header(path, rel)
     _check_names(header, register, rel)
     columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in header) + "}"
+    # DuckDB appends to a rejects table that exists: one left by the previous delivery read on
+    # this connection (ingest_inbox) must go first
+    conn.execute(f"DROP TABLE IF EXISTS rej{i}")
+    conn.execute(f"DROP TABLE IF EXISTS rejscan{i}")
     try:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE f{i} AS SELECT * FROM read_csv({lit(str(path))},
