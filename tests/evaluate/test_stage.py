@@ -149,3 +149,23 @@ def test_index_months_of_withheld_years_are_left_out_and_empty_tables_written(tm
     assert columns[:6] == ["set_id", "intervention", "index_month", "person_id", "role", "weight"]
     assert columns[-1] == "propensity_score"
     con.close()
+
+
+def test_the_logit_from_the_covariates_is_the_models_logit_of_the_design():
+    """Family.logit sums the coefficients over the covariates without building the design
+    matrix: it must follow propensity_design's column order exactly."""
+    import numpy as np
+
+    from workhealth.evaluate import methods
+
+    rng = np.random.default_rng(5)
+    frame = pd.concat([candidates()] * 40, ignore_index=True)
+    for c in stage.COVARIATES:
+        frame[c] = rng.integers(0, 3, len(frame)).astype(float)
+    frame["mean_earnings_12m"] = rng.gamma(2.0, 20_000.0, len(frame))
+    frame["state_prev"] = np.where(rng.random(len(frame)) < 0.5, "AAP", "SYK")
+    family = stage.Family(frame)
+    rows = np.arange(len(frame))
+    treated = rng.random(len(frame)) < 0.3
+    model = methods.propensity_fit(family.design(rows), treated)
+    assert np.allclose(family.logit(model), model.logit(family.design(rows)), rtol=0, atol=1e-9)

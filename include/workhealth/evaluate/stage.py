@@ -140,6 +140,11 @@ def covariate_matrix(rows: pd.DataFrame) -> np.ndarray:
     return np.column_stack([rows[c].astype("float64").fillna(0.0).to_numpy() for c in COVARIATES])
 
 
+def _log_earnings(x: np.ndarray) -> np.ndarray:
+    """log(1 + mean monthly earnings) of the rows of the covariates ``x``."""
+    return np.log1p(np.maximum(x[:, COVARIATES.index("mean_earnings_12m")], 0.0))
+
+
 def propensity_design(x: np.ndarray, aap: np.ndarray) -> np.ndarray:
     """The propensity model's columns for rows with covariates ``x`` and ``aap`` (1.0 when the
     state in m-1 is AAP): the covariates and log(1 + earnings), then all of them again times
@@ -151,8 +156,7 @@ def propensity_design(x: np.ndarray, aap: np.ndarray) -> np.ndarray:
     something else without a job: without the log and the employment terms NAV_MEASURE kept
     |SMD| 0.11 on earnings after matching."""
     aap = np.asarray(aap, dtype=float)[:, None]
-    earn = np.log1p(np.maximum(x[:, [COVARIATES.index("mean_earnings_12m")]], 0.0))
-    base = np.hstack([x, earn])
+    base = np.hstack([x, _log_earnings(x)[:, None]])
     emp = x[:, [COVARIATES.index("employed_prev")]]
     with np.errstate(invalid="ignore"):  # inf * 0: methods.propensity_fit refuses what is not finite
         return np.hstack([base, aap, base * aap, base * emp])
@@ -193,10 +197,11 @@ class Family:
 
     def logit(self, model: methods.Propensity) -> np.ndarray:
         """``model``'s logit for every row, from the covariates: propensity_design's columns
-        times their coefficients, summed without building the design for the whole family."""
+        times their coefficients, summed without building the design for the whole family (in
+        propensity_design's column order; test_stage checks the two agree)."""
         w, c = model.linear()
         p = len(COVARIATES) + 1  # a block of the design: the covariates and log(1 + earnings)
-        earn = np.log1p(np.maximum(self.x[:, COVARIATES.index("mean_earnings_12m")], 0.0))
+        earn = _log_earnings(self.x)
         emp = self.x[:, COVARIATES.index("employed_prev")]
 
         def block(v: np.ndarray) -> np.ndarray:
