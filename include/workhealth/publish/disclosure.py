@@ -33,6 +33,7 @@ between 0 and its total) nor against links between tables other than the one abo
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import defaultdict
 
@@ -257,7 +258,8 @@ class _IncrementalAudit:
     Per step only vectors are computed: a cell's distance from the column space is kept as
     ``resid`` (``|a_c|^2 - |B'a_c|^2``, lowered as B grows), and the weights of every cell in a
     combination ``B T[j]`` are one sparse product with that vector, so nothing of size cells x
-    rank is kept or rebuilt (at national scale that was nine tenths of the disclosure time)."""
+    rank is kept (the same output and about the same time as keeping B'a_c for every cell, with
+    less memory: measured on 2018 at national scale)."""
 
     TOL = 1e-8
 
@@ -529,8 +531,6 @@ def suppress_release(tables: dict[str, pd.DataFrame], specs: dict[str, TableSpec
     if workers is None:
         big = sum(len(df) for df in tables.values()) >= PARALLEL_MIN_ROWS
         workers = min(len(years), os.cpu_count() or 1) if big else 1
-    import multiprocessing
-
     # a daemonic process (a worker of some pool) may not start processes of its own
     if workers <= 1 or len(years) < 2 or multiprocessing.current_process().daemon:
         return _suppress_in_process(tables, specs, geo_parent)
