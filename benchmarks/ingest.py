@@ -14,6 +14,10 @@ the same data files into a table of a separate database file on the same disk (t
 auto-detected, no checks). Timing the two back to back, delivery by delivery, keeps the ratio
 fair on a shared machine. The ratio is workhealth's throughput over DuckDB's
 (= DuckDB seconds / workhealth seconds; 1 would be checks for free; the goal is >= 0.5).
+DuckDB's time stops at its last ``CREATE TABLE``; its checkpoint when the file is closed
+writes part of the data (up to a second for a 3 M row table), while workhealth's time includes
+committing and closing its warehouse. A second ratio, "closed", counts both to a closed file;
+the goal is judged on the first, which favours DuckDB.
 """
 
 from __future__ import annotations
@@ -54,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         per = defaultdict(lambda: [0, 0, 0.0])  # deliveries, rows, slowest seconds
         phases = _time_phases()
         statuses = defaultdict(int)
-        wall = duck = 0.0
+        wall = duck = duck_closed = 0.0
         for folder in scan_inbox(s.inbox):
             if folder.state != "ready":
                 continue
-            duck += _duckdb_read_csv(folder.path, root / "yardstick.duckdb")
+            d, d_closed = _duckdb_read_csv(folder.path, root / "yardstick.duckdb")
+            duck += d
+            duck_closed += d_closed
             t1 = time.perf_counter()
             r = ingest_delivery(folder.path, s)
             dt = time.perf_counter() - t1
@@ -82,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     split = ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
     print(f"  phases        {split}, rest {wall - sum(phases.values()):.1f} s")
     print(f"duckdb read_csv {duck:.1f} s ({total_rows / duck:,.0f} rows/s), same files, same run")
+    print(f"  closed        {duck_closed:.1f} s, with the checkpoint when DuckDB closes its file")
     print(f"ratio           {duck / wall:.2f} (workhealth rows/s over DuckDB read_csv rows/s; goal >= 0.5)")
+    print(f"  closed        {duck_closed / wall:.2f} (both to a closed database file)")
     print(f"warehouse size  {size / 2**20:,.0f} MiB")
     print(f"peak RSS        {peak:.2f} GiB (generation and ingestion, one process)")
     return 0
@@ -111,9 +119,11 @@ def _time_phases() -> dict[str, float]:
     return phases
 
 
-def _duckdb_read_csv(folder: Path, database: Path) -> float:
+def _duckdb_read_csv(folder: Path, database: Path) -> tuple[float, float]:
     """Seconds DuckDB takes to read the delivery's data files into a table (its own CSV reader,
-    types auto-detected, no checks), in a database file next to the warehouse."""
+    types auto-detected, no checks), in a database file next to the warehouse: up to the last
+    table's statement, and up to the file closed (DuckDB's checkpoint writes part of the data
+    then; workhealth's time includes closing its warehouse)."""
     import duckdb
 
     files = [folder / f["path"] for f in json.loads((folder / "manifest.json").read_text())["files"]]
@@ -124,7 +134,9 @@ def _duckdb_read_csv(folder: Path, database: Path) -> float:
             reader = "read_parquet" if f.name.endswith(".parquet") else "read_csv"
             opts = "" if reader == "read_parquet" else ", delim = ';', header = true"
             con.execute(f"CREATE OR REPLACE TABLE t{i} AS SELECT * FROM {reader}('{f}'{opts})")
-        return time.perf_counter() - t0
+        read = time.perf_counter() - t0
+        con.close()
+        return read, time.perf_counter() - t0
     finally:
         con.close()
         database.unlink(missing_ok=True)

@@ -261,6 +261,21 @@ def test_row_numbers_stay_exact_in_a_big_file_read_in_parallel(s):
     assert [g[0] for g in got] == sorted(bad) and all(rec.startswith(f"A{row};") for row, rec in got)
 
 
+def test_lines_longer_than_duckdbs_default_limit_load(s):
+    """A free-text field of several MB (DuckDB's own line limit is 2 MB; checks.MAX_LINE_SIZE
+    and the read buffer are 32 MB) loads whole, wherever it sits in the file."""
+    rs = rows("npr_episodes", 400)
+    long_at = {3: 5 * 2**20, 250: 3 * 2**20}
+    for i, size in long_at.items():
+        rs[i]["secondary_diagnoses"] = "|".join(["F321"] * (size // 5))
+    folder = deliver(s.inbox, "npr_episodes", rs=rs)
+    r = ingest_delivery(folder, s)
+    assert (r.status, r.rows_loaded, r.rows_quarantined) == ("accepted", 400, 0), r
+    got = query(s, "SELECT _row, strlen(secondary_diagnoses) FROM raw.npr_episodes "
+                   "WHERE strlen(secondary_diagnoses) > 2 * 2 ^ 20 ORDER BY _row")
+    assert got == [(i + 1, len(rs[i]["secondary_diagnoses"])) for i in sorted(long_at)]
+
+
 def test_connect_applies_the_settings(s):
     s = dataclasses.replace(s, duckdb_memory_limit="1GB", duckdb_threads=1)
     conn = warehouse.connect(s)

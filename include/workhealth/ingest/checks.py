@@ -28,10 +28,12 @@ import os
 import re
 import stat
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from workhealth.core import identity
 from workhealth.ingest.manifest import DeliveryError, Manifest, open_plain
@@ -39,7 +41,10 @@ from workhealth.core.register_sql import PERSON_ID_REGEX
 from workhealth.core.register_sql import sql_literal as lit
 from workhealth.core.registers import DATE, INTEGER, MANIFEST, MONTH, NUMBER, REGISTERS, STRING, Register
 
-#: DuckDB's read_csv limit for one line (default 2 MB): a long free-text field must parse.
+#: DuckDB's read_csv limit for one line (default 2 MB): a long free-text field must parse. The
+#: read buffer is set to the same size: left alone, DuckDB makes it 16 lines long (512 MB), which
+#: cuts a file into fewer pieces for its threads and made reading a national delivery about a
+#: quarter slower (benchmarks/ingest.py).
 MAX_LINE_SIZE = 32 * 1024 * 1024
 
 #: Rules a row can be quarantined for (audit.quarantine.rule).
@@ -122,7 +127,8 @@ def _stage_csv(conn, path: Path, rel: str, i: int, register: Register) -> tuple[
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE f{i} AS SELECT * FROM read_csv({lit(str(path))},
                 columns = {columns}, header = true, delim = ';', quote = '"', escape = '"',
-                auto_detect = false, null_padding = false, max_line_size = {MAX_LINE_SIZE}, store_rejects = true,
+                auto_detect = false, null_padding = false, max_line_size = {MAX_LINE_SIZE},
+                buffer_size = {MAX_LINE_SIZE}, store_rejects = true,
                 rejects_table = 'rej{i}', rejects_scan = 'rejscan{i}')"""
         )
     except duckdb.OutOfMemoryException:
@@ -434,6 +440,20 @@ def row_bad(register: Register, period: str) -> str:
     return "coalesce(" + " OR ".join(parts) + ", false)"
 
 
+def _repeats(hashes: np.ndarray) -> bool:
+    """Whether a value occurs twice: the two halves of the value range sorted in two threads
+    (numpy releases the GIL while sorting), then neighbours compared."""
+    top = hashes >= np.uint64(1 << 63)
+    halves = [hashes[~top], hashes[top]]
+
+    def sorted_repeats(h: np.ndarray) -> bool:
+        h.sort()
+        return bool((h[1:] == h[:-1]).any())
+
+    with ThreadPoolExecutor(2) as pool:
+        return any(list(pool.map(sorted_repeats, halves)))
+
+
 def find_row_defects(conn: duckdb.DuckDBPyConnection, register: Register, period: str) -> None:
     """Check 6: creates temp table ``viol`` (_file, _row, rule, column_name, value, record):
     one row per violated rule per row (a row can break several), malformed rows included.
@@ -445,8 +465,7 @@ def find_row_defects(conn: duckdb.DuckDBPyConnection, register: Register, period
     # count(DISTINCT ...) hash table on the national-scale benchmark's deliveries. Otherwise only the rows whose hash repeats are grouped
     # by the key itself, so the rule stays exact.
     hashes = conn.execute(f"SELECT hash({keys}) AS h FROM stg WHERE {all_present}").fetchnumpy()["h"]
-    hashes.sort()
-    repeated = bool((hashes[1:] == hashes[:-1]).any())
+    repeated = _repeats(hashes)
     del hashes
     has_dups = False
     if repeated:
