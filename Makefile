@@ -19,10 +19,15 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 setup: $(VENV)/.installed
 
+# --compile-bytecode: every Airflow task, dbt and GX run is a new Python process, and where
+# PYTHONDONTWRITEBYTECODE is set (as on our CI machines) nothing is ever cached: without the
+# bytecode each process compiled its imports from source (a quality run spent 5 s of 23 s in
+# compile(); dbt's start-up 2.7 s instead of 1.5 s).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e .
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -e .
+	$(BIN)/python -m compileall -q -j 0 include plugins dags >/dev/null
 	@touch $@
 
 # The report tests drive Debian's Chromium headless (through playwright, which never downloads
