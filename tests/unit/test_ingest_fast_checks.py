@@ -192,3 +192,16 @@ def test_fast_type_checks_match_the_full_ones():
         assert differ == []
         ok, refused = conn.execute(f"SELECT count(*) FILTER (WHERE {fast}), count(*) FILTER (WHERE NOT {fast}) FROM v").fetchone()
         assert ok > 100 and refused > 50
+
+
+@pytest.mark.parametrize("n", [10, 1_500_000])  # one thread, and the two halves in two threads
+def test_repeated_key_hashes_are_found_in_either_half_of_the_range(n):
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    distinct = np.unique(rng.integers(0, 2**64 - 1, size=n + n // 10, dtype=np.uint64))[:n]
+    rng.shuffle(distinct)
+    assert not checks._repeats(distinct.copy())
+    low, high = distinct[distinct < 2**63], distinct[distinct >= 2**63]
+    for twin in (low[:1], high[:1]):
+        assert checks._repeats(np.concatenate([distinct, twin]))

@@ -443,16 +443,14 @@ def row_bad(register: Register, period: str) -> str:
 def _repeats(hashes: np.ndarray) -> bool:
     """Whether a value occurs twice: sorted, then neighbours compared. A large array is sorted
     as the two halves of the value range in two threads (numpy releases the GIL while sorting)."""
-    if len(hashes) < 1_000_000:  # threads cost more than they save
-        hashes.sort()
-        return bool((hashes[1:] == hashes[:-1]).any())
-    top = hashes >= np.uint64(1 << 63)
-    halves = [hashes[~top], hashes[top]]
-
     def sorted_repeats(h: np.ndarray) -> bool:
         h.sort()
         return bool((h[1:] == h[:-1]).any())
 
+    if len(hashes) < 1_000_000:  # threads cost more than they save
+        return sorted_repeats(hashes)
+    top = hashes >= np.uint64(1 << 63)
+    halves = [hashes[~top], hashes[top]]
     with ThreadPoolExecutor(2) as pool:
         return any(list(pool.map(sorted_repeats, halves)))
 

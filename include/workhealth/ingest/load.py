@@ -306,12 +306,12 @@ def _process(conn, folder: Path, name: str, st: os.stat_result, s: Settings, par
     target = _free_target(s.archive / name, now)
     conn.execute("BEGIN TRANSACTION")
     try:
-        # the INSERT's own row count: counting raw.<register> by _delivery would scan the whole
-        # table (string zone maps keep 8 bytes, shared by every delivery name of a register)
         # Rows carry their _file and _row, and nothing reads raw.<register> in storage order
         # (dbt runs with the same setting): letting both threads write is about 8 % faster.
         conn.execute("SET preserve_insertion_order = false")
         try:
+            # the INSERT's own row count: counting raw.<register> by _delivery would scan the whole
+            # table (string zone maps keep 8 bytes, shared by every delivery name of a register)
             loaded, = conn.execute(checks.insert_raw_sql(reg, n_bad > 0, manifest.period),
                                    [name, manifest.period, manifest.version, now]).fetchone()
         finally:
